@@ -1,0 +1,161 @@
+"""The ASGI application: wiring of settings, pool, catalog, front ends and admin routes.
+
+In:  ``Settings`` (``create_app``) or the environment (``create_app_from_env``, the
+     uvicorn factory used by ``gateway serve``).
+Out: a Starlette app. Its lifespan opens the pool, applies the bootstrap SQL,
+     loads the catalog, starts the NOTIFY listener that keeps the catalog live,
+     and tears all of it down on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import bootstrap, errors, keys, reflect
+from . import settings as settings_mod
+from .auth import Authenticator
+from .catalog import Catalog, CatalogHolder
+from .errors import GatewayError
+from .execute import Executor, create_pool
+from .reload import Reloader
+from .rest import render
+from .rest.routes import ROUTES as REST_ROUTES
+from .settings import Settings
+
+log = logging.getLogger("gateway")
+
+EXPOSED_HEADERS = ["Content-Range", "X-Total-Count", "Preference-Applied", "Location", "X-Request-Id",
+                   "Content-Profile"]
+
+
+@dataclass
+class Gateway:
+    """Everything a request handler needs; ``request.app.state.gateway``."""
+
+    settings: Settings
+    executor: Executor
+    catalogs: CatalogHolder
+    auth: Authenticator
+    pool: asyncpg.Pool
+    dsn: str
+    reloads: int = 0  # catalog swaps since start
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def reload_catalog(self) -> Catalog:
+        """Rebuild the catalog from the database and swap it in whole.
+
+        Requests in flight keep the snapshot they started with. Concurrent calls
+        are serialised so an older snapshot never replaces a newer one.
+        """
+        async with self._reload_lock:
+            current = self.catalogs.get() if self.catalogs.ready else None
+            version = (current.version + 1) if current else 1
+            started = time.perf_counter()
+            catalog = await reflect.load_catalog(self.dsn, self.settings.schemas, version)
+            self.catalogs.swap(catalog)
+            self.reloads += 1
+            log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
+                                              "seconds": round(time.perf_counter() - started, 3)})
+            return catalog
+
+
+async def health(request: Request) -> Response:
+    gw: Gateway | None = getattr(request.app.state, "gateway", None)
+    if gw is None or not gw.catalogs.ready:
+        return JSONResponse({"status": "starting"}, 503)
+    catalog = gw.catalogs.get()
+    return JSONResponse({"status": "ok", "catalogVersion": catalog.version, "tables": len(catalog.tables)})
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: the catalog is loaded and the database answers now."""
+    gw: Gateway | None = getattr(request.app.state, "gateway", None)
+    if gw is None or not gw.catalogs.ready:
+        return JSONResponse({"status": "starting", "database": "unknown"}, 503)
+    try:
+        async with gw.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1", timeout=2)
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503,
+                            headers={"Retry-After": "1"})
+    return JSONResponse({"status": "ok", "database": "ok", "catalogVersion": gw.catalogs.get().version})
+
+
+async def on_gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return render.error(exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        err = errors.GatewayError(404, "NOT_FOUND", f"Route {request.method} {request.url.path} not found",
+                                  code="PGRST125")
+    elif exc.status_code == 405:
+        err = errors.GatewayError(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed here",
+                                  code="PGRST117")
+    else:
+        err = errors.GatewayError(exc.status_code, "HTTP_ERROR", str(exc.detail))
+    return render.error(err)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return render.error(errors.internal())
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The gateway app for ``settings`` (database_url, jwt_secret and api_key must be set or resolvable)."""
+    settings = keys.ensure_keys(settings)
+    if not settings.database_url:
+        raise ValueError("DATABASE_URL is not set; `gateway serve` starts an embedded PostgreSQL for you")
+    dsn = settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await create_pool(dsn, settings)
+        read_pool = await create_pool(settings.read_replica_url, settings) if settings.read_replica_url else None
+        async with pool.acquire() as conn:
+            await bootstrap.apply(conn)
+        gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
+                     Authenticator(settings), pool, dsn)
+        await gw.reload_catalog()
+        app.state.gateway = gw
+        reloader = Reloader(dsn, gw.reload_catalog, settings.reload_debounce_ms)
+        await reloader.start()
+        app.state.reloader = reloader
+        try:
+            yield
+        finally:
+            await reloader.stop()
+            await pool.close()
+            if read_pool is not None:
+                await read_pool.close()
+
+    routes: list[Any] = [Route("/health", health), Route("/ready", ready), *REST_ROUTES]
+    middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                             allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={
+        GatewayError: on_gateway_error, HTTPException: on_http_error, Exception: on_unexpected})
+
+
+def create_app_from_env() -> Starlette:
+    """uvicorn factory: settings from the environment."""
+    settings = settings_mod.load()
+    logging.basicConfig(level=settings.log_level.upper())
+    return create_app(settings)

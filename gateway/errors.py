@@ -1,0 +1,234 @@
+"""The error model: every failure a client can see, and the one SQLSTATE table.
+
+In:  a condition found by a pipeline stage, or a PostgreSQL error (SQLSTATE,
+     message, detail, hint) handed over by the executor.
+Out: a ``GatewayError`` that both front ends render the same way — REST as the
+     spec's body ``{error, message, statusCode, nextActions}`` (plus PostgREST's
+     ``code``, ``details``, ``hint``), GraphQL as ``errors[].extensions``.
+
+    GatewayError (status, error, message, next_actions, code, details, hint, headers)
+    ├── 400 INVALID_QUERY        query string: filter/order/select/limit/embed syntax, unknown column
+    ├── 400 VALIDATION_ERROR     body: not JSON, wrong type, unknown field; 22xxx/23502/23514
+    ├── 400 INVALID_INPUT        admin bodies (migrations, raw SQL, import, bulk upsert)
+    ├── 401 AUTH_*               no/invalid credential; 42501 for anon
+    ├── 403 FORBIDDEN            42501 for a signed-in role, admin-only endpoints, refused SQL
+    ├── 404 TABLE_NOT_FOUND      unknown table or view (code 42P01)
+    ├── 404 DATABASE_NOT_FOUND   unknown function (PGRST202 / 42883)
+    ├── 409 DATABASE_DUPLICATE / DATABASE_CONSTRAINT_VIOLATION   23505 / 23503
+    ├── 300/405/406/416 PGRSTnnn PostgREST's own cases, error = the PostgREST code
+    ├── 503 SERVICE_UNAVAILABLE  pool exhausted, database down (Retry-After)
+    └── 500 INTERNAL_ERROR       everything else; never the result of user input
+
+The SQLSTATE mapping is a table (``SQLSTATE_RULES``), read top to bottom; the
+first rule whose prefix matches wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+# next actions, by error value: short advice the spec's body always carries
+NEXT_ACTIONS: dict[str, str] = {
+    "TABLE_NOT_FOUND": "Check table name and try again",
+    "INVALID_QUERY": "Check PostgREST filter documentation",
+    "VALIDATION_ERROR": "Ensure field types match the table schema",
+    "INVALID_INPUT": "Check the request body and try again",
+    "DATABASE_DUPLICATE": "Use a different value for the unique field, or upsert",
+    "DATABASE_CONSTRAINT_VIOLATION": "Check that the referenced row exists",
+    "DATABASE_NOT_FOUND": "Check the function name and arguments",
+    "DATABASE_VALIDATION_ERROR": "Check the SQL and the names it uses",
+    "DATABASE_MIGRATION_ALREADY_EXISTS": "Use a version newer than the latest applied migration",
+    "MISSING_FIELD": "Provide a value for every NOT NULL column",
+    "FORBIDDEN": "Check your role's grants and the table's RLS policies",
+    "AUTH_INVALID_CREDENTIALS": "Send a valid token or API key in the Authorization header",
+    "AUTH_UNAUTHORIZED": "Sign in again to get a fresh token",
+    "AUTH_INVALID_API_KEY": "Check the API key",
+    "NOT_FOUND": "Check the URL",
+    "SERVICE_UNAVAILABLE": "Retry after a moment",
+    "PAYLOAD_TOO_LARGE": "Send a smaller request body",
+    "INTERNAL_ERROR": "Try again; if it persists, check the gateway logs",
+}
+
+
+@dataclass
+class GatewayError(Exception):
+    """A failure with everything needed to render it to a client."""
+
+    status: int  # HTTP status
+    error: str  # the spec's ``error`` value (e.g. INVALID_QUERY)
+    message: str  # human-readable, safe to show
+    code: str | None = None  # PostgREST code or SQLSTATE (``PGRST116``, ``23505``)
+    details: str | None = None
+    hint: str | None = None
+    next_actions: str | None = None  # None: the default for ``error``
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        """The spec's error body plus PostgREST's extra keys."""
+        return {
+            "error": self.error,
+            "message": self.message,
+            "statusCode": self.status,
+            "nextActions": self.next_actions or NEXT_ACTIONS.get(self.error, ""),
+            "code": self.code or self.error,
+            "details": self.details,
+            "hint": self.hint,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+# --------------------------------------------------------------------------- constructors
+# Named constructors keep the status/error pairs in one place.
+
+
+def invalid_query(message: str, code: str = "PGRST100", details: str | None = None,
+                  hint: str | None = None) -> GatewayError:
+    return GatewayError(400, "INVALID_QUERY", message, code=code, details=details, hint=hint)
+
+
+def validation_error(message: str, code: str = "PGRST102", details: str | None = None) -> GatewayError:
+    return GatewayError(400, "VALIDATION_ERROR", message, code=code, details=details)
+
+
+def invalid_input(message: str) -> GatewayError:
+    return GatewayError(400, "INVALID_INPUT", message)
+
+
+def table_not_found(name: str) -> GatewayError:
+    return GatewayError(404, "TABLE_NOT_FOUND", f"Table '{name}' does not exist", code="42P01")
+
+
+def function_not_found(name: str, details: str | None = None) -> GatewayError:
+    return GatewayError(404, "DATABASE_NOT_FOUND", f"Function '{name}' does not exist",
+                        code="PGRST202", details=details)
+
+
+def postgrest(status: int, code: str, message: str, details: str | None = None,
+              hint: str | None = None, headers: dict[str, str] | None = None) -> GatewayError:
+    """PostgREST's own 300/405/406/416 cases: the ``error`` value is the PostgREST code."""
+    return GatewayError(status, code, message, code=code, details=details, hint=hint,
+                        next_actions=_POSTGREST_ADVICE.get(code, "Check the request"),
+                        headers=headers or {})
+
+
+_POSTGREST_ADVICE = {
+    "PGRST116": "Make the filters match exactly one row, or drop the single-object Accept header",
+    "PGRST107": "Ask for application/json",
+    "PGRST103": "Request a range within the result",
+    "PGRST201": "Pick one relationship with a hint: relation!fk_name(...)",
+    "PGRST203": "Make the arguments match exactly one function",
+    "PGRST105": "Filter on every primary key column with eq",
+    "PGRST101": "Use GET, HEAD or POST",
+}
+
+
+def forbidden(message: str = "Admin access required") -> GatewayError:
+    return GatewayError(403, "FORBIDDEN", message)
+
+
+def unavailable(message: str, retry_after: int = 1) -> GatewayError:
+    return GatewayError(503, "SERVICE_UNAVAILABLE", message, code="PGRST003",
+                        headers={"Retry-After": str(retry_after)})
+
+
+def internal(message: str = "Internal server error") -> GatewayError:
+    return GatewayError(500, "INTERNAL_ERROR", message)
+
+
+# --------------------------------------------------------------------------- SQLSTATE table
+
+
+@dataclass(frozen=True)
+class SqlstateRule:
+    prefix: str  # SQLSTATE or class prefix ("23505", "22", "")
+    status: int
+    error: str
+    anon_status: int | None = None  # a different status for the anonymous role (42501 -> 401)
+
+
+# Records/RPC mapping (postgrest-semantics §11.2, insforge-behavior §3). First match wins.
+SQLSTATE_RULES: tuple[SqlstateRule, ...] = (
+    SqlstateRule("23505", 409, "DATABASE_DUPLICATE"),
+    SqlstateRule("23503", 409, "DATABASE_CONSTRAINT_VIOLATION"),
+    SqlstateRule("23", 400, "VALIDATION_ERROR"),
+    SqlstateRule("22", 400, "VALIDATION_ERROR"),
+    SqlstateRule("42501", 403, "FORBIDDEN", anon_status=401),
+    SqlstateRule("42P01", 404, "TABLE_NOT_FOUND"),
+    SqlstateRule("42883", 404, "DATABASE_NOT_FOUND"),
+    SqlstateRule("42P17", 500, "INTERNAL_ERROR"),
+    SqlstateRule("42", 400, "INVALID_QUERY"),
+    SqlstateRule("25006", 405, "FORBIDDEN"),
+    SqlstateRule("P0001", 400, "VALIDATION_ERROR"),
+    SqlstateRule("57014", 504, "QUERY_TIMEOUT"),
+    SqlstateRule("53400", 500, "INTERNAL_ERROR"),
+    SqlstateRule("08", 503, "SERVICE_UNAVAILABLE"),
+    SqlstateRule("53", 503, "SERVICE_UNAVAILABLE"),
+    SqlstateRule("57P01", 503, "SERVICE_UNAVAILABLE"),
+    SqlstateRule("0L", 403, "FORBIDDEN"),
+    SqlstateRule("0P", 403, "FORBIDDEN"),
+    SqlstateRule("28", 403, "FORBIDDEN"),
+    SqlstateRule("09", 500, "INTERNAL_ERROR"),
+    SqlstateRule("25", 500, "INTERNAL_ERROR"),
+    SqlstateRule("2D", 500, "INTERNAL_ERROR"),
+    SqlstateRule("38", 500, "INTERNAL_ERROR"),
+    SqlstateRule("39", 500, "INTERNAL_ERROR"),
+    SqlstateRule("3B", 500, "INTERNAL_ERROR"),
+    SqlstateRule("40", 500, "INTERNAL_ERROR"),
+    SqlstateRule("54", 500, "INTERNAL_ERROR"),
+    SqlstateRule("55", 500, "INTERNAL_ERROR"),
+    SqlstateRule("57", 500, "INTERNAL_ERROR"),
+    SqlstateRule("58", 500, "INTERNAL_ERROR"),
+    SqlstateRule("F0", 500, "INTERNAL_ERROR"),
+    SqlstateRule("HV", 500, "INTERNAL_ERROR"),
+    SqlstateRule("XX", 500, "INTERNAL_ERROR"),
+    SqlstateRule("P0", 500, "INTERNAL_ERROR"),
+    SqlstateRule("", 400, "INVALID_QUERY"),
+)
+
+# Admin paths (raw SQL, migrations, import, bulk upsert): insforge-behavior §3 "Other paths".
+ADMIN_SQLSTATE_RULES: tuple[SqlstateRule, ...] = (
+    SqlstateRule("23505", 409, "DATABASE_DUPLICATE"),
+    SqlstateRule("23503", 400, "DATABASE_CONSTRAINT_VIOLATION"),
+    SqlstateRule("23502", 400, "MISSING_FIELD"),
+    SqlstateRule("23", 400, "DATABASE_VALIDATION_ERROR"),
+    SqlstateRule("42501", 403, "FORBIDDEN"),
+    SqlstateRule("42601", 400, "DATABASE_VALIDATION_ERROR"),
+    SqlstateRule("57014", 504, "QUERY_TIMEOUT"),
+    SqlstateRule("22", 400, "DATABASE_VALIDATION_ERROR"),
+    SqlstateRule("42", 400, "DATABASE_VALIDATION_ERROR"),
+    SqlstateRule("P0001", 400, "DATABASE_VALIDATION_ERROR"),
+    SqlstateRule("08", 503, "SERVICE_UNAVAILABLE"),
+    SqlstateRule("53", 503, "SERVICE_UNAVAILABLE"),
+    SqlstateRule("57P01", 503, "SERVICE_UNAVAILABLE"),
+    SqlstateRule("", 500, "INTERNAL_ERROR"),
+)
+
+
+def from_sqlstate(sqlstate: str, message: str, detail: str | None = None, hint: str | None = None,
+                  *, anonymous: bool = False,
+                  rules: tuple[SqlstateRule, ...] = SQLSTATE_RULES) -> GatewayError:
+    """Translate a PostgreSQL error into a GatewayError using ``rules``."""
+    rule = next(r for r in rules if sqlstate.startswith(r.prefix))
+    status = rule.anon_status if (anonymous and rule.anon_status) else rule.status
+    headers: dict[str, str] = {}
+    if sqlstate.startswith("PT") and sqlstate[2:].isdigit():
+        # RAISE SQLSTATE 'PT402' sets the HTTP status (PostgREST convention)
+        status, error = int(sqlstate[2:]), "VALIDATION_ERROR" if int(sqlstate[2:]) < 500 else "INTERNAL_ERROR"
+        return GatewayError(status, error, message, code=sqlstate, details=detail, hint=hint)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        headers["Retry-After"] = "1"
+    error = rule.error
+    if sqlstate == "57014":
+        message = f"Query timeout: {message}"
+    return GatewayError(status, error, message, code=sqlstate, details=detail, hint=hint,
+                        headers=headers)

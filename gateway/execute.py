@@ -1,0 +1,241 @@
+"""The executor: the only module that talks to the connection pool.
+
+In:  an ``Identity`` (who), a ``Statement`` (SQL text with ``$n`` parameters and
+     their values) and the request's method and path.
+Out: the statement's rows (``asyncpg.Record``), or a ``GatewayError`` — every
+     driver exception is translated here, in ``translate``.
+
+Each request is one transaction on a pooled connection:
+
+  round trip 1  BEGIN ISOLATION LEVEL READ COMMITTED [READ ONLY];
+                SELECT set_config('role', …, true), set_config('request.jwt.claims', …, true),
+                       set_config('request.method', …), set_config('request.path', …),
+                       set_config('statement_timeout', …)            (one simple-protocol message)
+  round trip 2  the request's statement (prepared once per connection, values bound)
+  round trip 3  COMMIT, or ROLLBACK when the response must not persist
+
+The setup has to be a statement of its own: PostgreSQL checks table privileges
+and applies RLS with the role current when a statement starts, so the role
+cannot be switched inside the request's statement. PostgREST sends the setup
+as BEGIN and a separate set_config statement (4 round trips); folding BEGIN and
+set_config into one simple-protocol message saves one. The simple protocol
+cannot bind parameters, so those values are written as E'' literals
+(``_literal``), which PostgreSQL reads the same whatever
+``standard_conforming_strings`` says; they are the gateway's own values (the
+verified claims re-encoded by orjson, a role from a fixed set, the method and
+the path), never SQL text from the caller.
+
+The pool's release hook does nothing for an idle connection (asyncpg's default
+would send ``RESET ALL`` etc. — a fourth round trip); request settings are all
+transaction-local, so nothing leaks from one request to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from . import errors
+from .errors import GatewayError, SqlstateRule
+from .identity import ROLES, Identity
+from .settings import Settings
+
+log = logging.getLogger("gateway.execute")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text with ``$1..$n`` placeholders and the values to bind."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the per-request settings describe, besides the identity."""
+
+    method: str = "GET"  # request.method
+    path: str = "/"  # request.path
+    read_only: bool = False  # BEGIN ... READ ONLY
+    headers: str | None = None  # request.headers as JSON text, when wanted
+
+
+def _literal(value: str) -> str:
+    """An E'' string literal for ``value`` (backslashes and quotes escaped; NUL refused)."""
+    if "\x00" in value:
+        raise errors.validation_error("NUL characters are not allowed", code="22021")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def setup_sql(identity: Identity, ctx: RequestContext, statement_timeout_ms: int,
+              as_owner: bool = False) -> str:
+    """The round-trip-1 script: BEGIN plus every transaction-local setting.
+
+    ``as_owner`` keeps the login role (admin work that must reach system tables);
+    otherwise the role switches to ``identity.role``.
+    """
+    if identity.role not in ROLES:  # the role is an identifier-like literal: only the known ones pass
+        raise errors.GatewayError(401, "AUTH_UNAUTHORIZED", "Invalid user role claim")
+    mode = " READ ONLY" if ctx.read_only else ""
+    claims = orjson.dumps(dict(identity.claims)).decode()
+    sets = [] if as_owner else [f"set_config('role', {_literal(identity.role)}, true)"]
+    sets += [
+        f"set_config('request.jwt.claims', {_literal(claims)}, true)",
+        f"set_config('request.method', {_literal(ctx.method)}, true)",
+        f"set_config('request.path', {_literal(ctx.path)}, true)",
+        f"set_config('statement_timeout', {_literal(str(int(statement_timeout_ms)))}, true)",
+    ]
+    if ctx.headers is not None:
+        sets.append(f"set_config('request.headers', {_literal(ctx.headers)}, true)")
+    return f"BEGIN ISOLATION LEVEL READ COMMITTED{mode}; SELECT {', '.join(sets)}"
+
+
+async def _release_reset(conn: asyncpg.Connection) -> None:
+    """Pool release hook: roll back a transaction left open (after an error), nothing otherwise."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+async def create_pool(dsn: str, settings: Settings, *, min_size: int | None = None,
+                      max_size: int | None = None) -> asyncpg.Pool:
+    """A bounded pool whose connections never carry per-request state between requests."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.pool_min if min_size is None else min_size,
+        max_size=settings.pool_max if max_size is None else max_size,
+        max_inactive_connection_lifetime=300,
+        statement_cache_size=512,
+        reset=_release_reset,
+        server_settings={"application_name": "gateway", "timezone": "UTC"},
+    )
+    assert pool is not None
+    return pool
+
+
+def translate(exc: BaseException, identity: Identity | None,
+              rules: tuple[SqlstateRule, ...] = errors.SQLSTATE_RULES) -> GatewayError:
+    """Every driver or pool exception -> GatewayError. The one place this happens."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None) or "XX000"
+        message = getattr(exc, "message", None) or str(exc)
+        if sqlstate == "22023" and "role" in message and "does not exist" in message:
+            return GatewayError(401, "AUTH_UNAUTHORIZED", message, code=sqlstate)
+        if sqlstate in ("08006", "08003", "57P01", "57P02", "57P03"):
+            return errors.unavailable("The database is unavailable; retry shortly")
+        return errors.from_sqlstate(sqlstate, message, getattr(exc, "detail", None),
+                                    getattr(exc, "hint", None),
+                                    anonymous=identity.anonymous if identity else False, rules=rules)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return errors.unavailable("No database connection available; retry shortly")
+    if isinstance(exc, asyncpg.exceptions.InterfaceError | asyncpg.exceptions.InternalClientError
+                  | ConnectionError | OSError):
+        return errors.unavailable("The database is unavailable; retry shortly")
+    log.exception("unexpected executor error", exc_info=exc)
+    return errors.internal()
+
+
+class Executor:
+    """Runs statements as a caller, one transaction per request."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, read_pool: asyncpg.Pool | None = None) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.read_pool = read_pool
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, read_only: bool) -> AsyncIterator[asyncpg.Connection]:
+        pool = self.read_pool if (read_only and self.read_pool is not None) else self.pool
+        try:
+            conn = await pool.acquire(timeout=self.settings.pool_timeout)
+        except Exception as exc:  # timeout, connection refused, ...
+            raise translate(exc, None) from exc
+        try:
+            yield conn
+        finally:
+            try:
+                await pool.release(conn)
+            except Exception:  # a broken connection is dropped by the pool; nothing to tell the client
+                log.debug("release failed", exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, identity: Identity, ctx: RequestContext,
+                          rules: tuple[SqlstateRule, ...] = errors.SQLSTATE_RULES,
+                          *, as_owner: bool = False) -> AsyncIterator[Transaction]:
+        """A transaction running as ``identity``; commits on normal exit, rolls back on error.
+
+        Call ``tx.rollback_on_exit()`` to discard the work while still returning normally
+        (single-object failures, ``tx=rollback``). ``as_owner=True`` keeps the login role
+        (for admin work on system tables); the claims are still set.
+        """
+        async with self._connection(ctx.read_only) as conn:
+            tx = Transaction(conn, identity, rules)
+            try:
+                await conn.execute(setup_sql(identity, ctx, self.settings.statement_timeout_ms, as_owner))
+            except Exception as exc:
+                await _safe_rollback(conn)
+                raise translate(exc, identity, rules) from exc
+            try:
+                yield tx
+            except BaseException as exc:
+                await _safe_rollback(conn)
+                if isinstance(exc, Exception):
+                    raise translate(exc, identity, rules) from exc
+                raise
+            try:
+                await conn.execute("ROLLBACK" if tx.discard else "COMMIT")
+            except Exception as exc:
+                await _safe_rollback(conn)
+                raise translate(exc, identity, rules) from exc
+
+    async def fetchrow(self, identity: Identity, stmt: Statement, ctx: RequestContext) -> asyncpg.Record | None:
+        """Run one statement as ``identity`` and commit; the common path for records and RPC."""
+        async with self.transaction(identity, ctx) as tx:
+            return await tx.fetchrow(stmt)
+
+
+class Transaction:
+    """A connection inside ``Executor.transaction``; errors come out as GatewayError."""
+
+    def __init__(self, conn: asyncpg.Connection, identity: Identity,
+                 rules: tuple[SqlstateRule, ...]) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.rules = rules
+        self.discard = False
+
+    def rollback_on_exit(self) -> None:
+        self.discard = True
+
+    async def fetchrow(self, stmt: Statement) -> asyncpg.Record | None:
+        try:
+            return await self.conn.fetchrow(stmt.sql, *stmt.params)
+        except Exception as exc:
+            raise translate(exc, self.identity, self.rules) from exc
+
+    async def fetch(self, stmt: Statement) -> Sequence[asyncpg.Record]:
+        try:
+            return await self.conn.fetch(stmt.sql, *stmt.params)
+        except Exception as exc:
+            raise translate(exc, self.identity, self.rules) from exc
+
+    async def execute(self, sql: str, *params: Any) -> str:
+        try:
+            return await self.conn.execute(sql, *params)
+        except Exception as exc:
+            raise translate(exc, self.identity, self.rules) from exc
+
+
+async def _safe_rollback(conn: asyncpg.Connection) -> None:
+    with contextlib.suppress(Exception):
+        if not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")

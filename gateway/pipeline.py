@@ -1,0 +1,109 @@
+"""The pipeline, written once, in order: request model -> plan -> SQL -> executor -> Result.
+
+In:  a ``request.Request`` from either front end, the caller's ``Identity`` and
+     the request context (method, path, read-only).
+Out: a ``Result``: the JSON body text PostgreSQL built, the total and the row
+     counts the front ends turn into status codes and headers.
+
+Both front ends call ``run`` (one transaction per request) or ``run_in`` (inside
+a transaction the caller holds, as GraphQL does for a multi-field operation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from . import errors, plan, sql
+from . import request as rq
+from .catalog import Catalog
+from .execute import RequestContext, Statement, Transaction
+from .identity import Identity
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+
+@dataclass(frozen=True)
+class Result:
+    body: str | None  # the response JSON text built by PostgreSQL (array; object when single); None: no body
+    total: int | None  # total matching rows (X-Total-Count), when known
+    page_rows: int  # rows in this page, or rows written
+    offset: int  # first row's position (Content-Range)
+    inserted: int | None = None  # upserts: rows that were inserted rather than updated
+    kind: Literal["rows", "value", "void"] = "rows"  # RPC: a row set, one JSON value/object, or nothing
+
+
+async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext) -> Result:
+    """Plan and run ``req`` in its own transaction as ``identity``."""
+    catalog = gw.catalogs.get()
+    planned = plan.plan(req, catalog, gw.settings)  # planning errors never take a connection
+    stmt = sql.statement(planned)
+    async with gw.executor.transaction(identity, ctx) as tx:
+        return await _execute(tx, planned, stmt, req, gw.settings)
+
+
+async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
+    """Plan and run ``req`` inside a transaction the caller holds."""
+    planned = plan.plan(req, catalog, settings)
+    return await _execute(tx, planned, sql.statement(planned), req, settings)
+
+
+async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req: rq.Request,
+                   settings: Settings) -> Result:
+    row = await tx.fetchrow(stmt)
+    assert row is not None  # the statement is an aggregate: always one row
+    total, page_rows, body, inserted = row["total"], int(row["page_rows"]), row["body"], row["inserted"]
+    shape = planned.shape
+    offset = _offset(planned)
+    if getattr(req, "single", False) and page_rows != 1:
+        # raising inside the transaction rolls it back: a PATCH matching 3 rows changes nothing
+        raise errors.postgrest(406, "PGRST116", "Cannot coerce the result to a single JSON object",
+                               details=f"The result contains {page_rows} rows")
+    max_affected = getattr(req, "max_affected", None)
+    if max_affected is not None and page_rows > max_affected:
+        raise errors.invalid_query("Query result exceeds max-affected preference constraint",
+                                   code="PGRST124", details=f"The query affects {page_rows} rows")
+    if isinstance(shape, plan.ReadPlan) and shape.estimate and isinstance(req, rq.Read):
+        total = await _estimate(tx, planned, req.count, page_rows, offset, settings)
+    if getattr(req, "rollback", False):
+        tx.rollback_on_exit()
+    return Result(body, None if total is None else int(total), page_rows, offset,
+                  None if inserted is None else int(inserted), _kind(shape))
+
+
+def _kind(shape: plan.Shape) -> Literal["rows", "value", "void"]:
+    if not isinstance(shape, plan.CallPlan) or shape.kind == "setof_row":
+        return "rows"
+    return "void" if shape.kind == "void" else "value"
+
+
+def _offset(planned: plan.Planned) -> int:
+    shape = planned.shape
+    if isinstance(shape, plan.ReadPlan | plan.CallPlan) and shape.offset_value is not None:
+        return int(planned.params[shape.offset_value.index] or 0)
+    return 0
+
+
+async def _estimate(tx: Transaction, planned: plan.Planned, kind: str | None, page_rows: int, offset: int,
+                    settings: Settings) -> int:
+    """``count=planned``: the planner's row estimate; ``estimated``: exact up to max_rows, else planned."""
+    shape = planned.shape
+    assert isinstance(shape, plan.ReadPlan)
+    lim = planned.params[shape.limit_value.index] if shape.limit_value is not None else None
+    if (lim is None or page_rows < lim) and (page_rows > 0 or offset == 0):
+        return offset + page_rows  # the page itself proves the total
+    explain = sql.explain_statement(planned)
+    row = await tx.fetchrow(explain)
+    assert row is not None
+    doc: Any = row[0]
+    estimate = int(orjson.loads(doc)[0]["Plan"]["Plan Rows"]) if isinstance(doc, str) else int(
+        doc[0]["Plan"]["Plan Rows"])
+    if kind == "estimated" and estimate <= settings.max_rows:
+        counted = await tx.fetchrow(sql.count_statement(planned))
+        assert counted is not None
+        return int(counted[0])
+    return estimate

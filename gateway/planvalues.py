@@ -1,0 +1,131 @@
+"""Value checks for the planner: caller values against column types.
+
+In:  a ``catalog.Column`` and a value — a string from a URL filter, or a decoded
+     JSON value from a request body.
+Out: nothing when the value can be stored in the column; a 400 GatewayError
+     naming the field otherwise.
+
+PostgreSQL still does the real conversion (every value reaches it as text or
+JSON and is cast there); these checks exist to answer the common mistakes with
+a message that names the field instead of PostgreSQL's
+``invalid input syntax for type integer``. They are deliberately conservative:
+anything they let through that PostgreSQL then refuses still becomes a 400.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from . import errors
+from .catalog import Column
+
+_INT = re.compile(r"^\s*[+-]?\d+\s*$")
+_UUID = re.compile(r"^\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$")
+_BOOL_WORDS = {"t", "f", "true", "false", "y", "n", "yes", "no", "on", "off", "1", "0"}
+_INT_RANGE = {"int": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
+
+
+def _is_number_text(s: str) -> bool:
+    try:
+        Decimal(s.strip())
+    except InvalidOperation:
+        return s.strip().lower() in {"nan", "infinity", "-infinity", "+infinity"}
+    return True
+
+
+def _int_ok(col: Column, v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, str):
+        if not _INT.match(v):
+            return False
+        v = int(v)
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if not isinstance(v, int):
+        return False
+    lo, hi = _INT_RANGE.get(col.category, (-(2**63), 2**63 - 1))
+    if col.udt == "int2":
+        lo, hi = -(2**15), 2**15 - 1
+    return lo <= v <= hi
+
+
+# (category -> (accepts(col, value), expected-type words)) for body values
+_BODY_RULES: dict[str, tuple[Callable[[Column, Any], bool], str]] = {
+    "bool": (lambda c, v: isinstance(v, bool) or (isinstance(v, str) and v.strip().lower() in _BOOL_WORDS),
+             "boolean"),
+    "int": (_int_ok, "integer"),
+    "bigint": (_int_ok, "integer"),
+    "float": (lambda c, v: (isinstance(v, int | float) and not isinstance(v, bool))
+              or (isinstance(v, str) and _is_number_text(v)), "number"),
+    "numeric": (lambda c, v: (isinstance(v, int | float) and not isinstance(v, bool))
+                or (isinstance(v, str) and _is_number_text(v)), "number"),
+    "uuid": (lambda c, v: isinstance(v, str) and bool(_UUID.match(v.strip())), "uuid"),
+    "text": (lambda c, v: isinstance(v, str | int | float | bool), "string"),
+    "date": (lambda c, v: isinstance(v, str), "date string"),
+    "time": (lambda c, v: isinstance(v, str), "time string"),
+    "timestamp": (lambda c, v: isinstance(v, str), "timestamp string"),
+    "timestamptz": (lambda c, v: isinstance(v, str), "timestamp string"),
+    "interval": (lambda c, v: isinstance(v, str | int | float) and not isinstance(v, bool), "interval"),
+    "enum": (lambda c, v: isinstance(v, str) and (not c.enum_values or v in c.enum_values), "enum value"),
+}
+
+
+def check_body_value(col: Column, value: Any) -> None:
+    """Refuse a JSON body value that cannot be stored in ``col``."""
+    if value is None:
+        return
+    if col.is_array:
+        if isinstance(value, list) or (isinstance(value, str) and value.strip().startswith("{")):
+            return
+        raise _type_error(col, "array")
+    rule = _BODY_RULES.get(col.category)
+    if rule is None:
+        return  # json, bytea, ranges, other: PostgreSQL decides
+    accepts, expected = rule
+    if not accepts(col, value):
+        if col.category == "enum" and col.enum_values:
+            raise errors.validation_error(
+                f"Invalid value for '{col.name}': expected one of {', '.join(col.enum_values)}",
+                code="22P02")
+        raise _type_error(col, expected)
+
+
+def _type_error(col: Column, expected: str) -> errors.GatewayError:
+    return errors.validation_error(f"Invalid field type: expected {expected} for '{col.name}'", code="22P02")
+
+
+# (category -> accepts(text)) for URL filter values
+_FILTER_RULES: dict[str, Callable[[str], bool]] = {
+    "int": lambda s: bool(_INT.match(s)),
+    "bigint": lambda s: bool(_INT.match(s)),
+    "float": _is_number_text,
+    "numeric": _is_number_text,
+    "uuid": lambda s: bool(_UUID.match(s.strip())),
+    "bool": lambda s: s.strip().lower() in _BOOL_WORDS,
+}
+
+
+def check_filter_value(col: Column | None, name: str, value: Any) -> None:
+    """Refuse a filter value that cannot be compared with ``col`` (None: JSON path, anything goes)."""
+    if col is None or col.is_array or value is None:
+        return
+    accepts = _FILTER_RULES.get(col.category)
+    if accepts is not None and not accepts(str(value)):
+        raise errors.validation_error(
+            f"Invalid value '{value}' for column '{name}' of type {col.type}", code="22P02")
+
+
+def pg_array_literal(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal ``{"a","b"}`` with every element quoted and escaped."""
+    parts = []
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+            continue
+        s = str(v).lower() if isinstance(v, bool) else str(v)
+        parts.append('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"

@@ -1,0 +1,154 @@
+"""Configuration: the only module that reads the environment.
+
+In:  environment variables (and CLI overrides passed in by ``cli.py``).
+Out: one frozen ``Settings`` value that is passed explicitly to every component.
+
+Every setting is one row of ``SETTINGS``: (field, env var, default, parser, help).
+The README's configuration table is generated from the same rows
+(``python -m gateway.settings``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+def _str(v: str) -> str:
+    return v
+
+
+def _int(v: str) -> int:
+    return int(v)
+
+
+def _float(v: str) -> float:
+    return float(v)
+
+
+def _bool(v: str) -> bool:
+    return v.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(v: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in v.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str  # attribute on Settings
+    env: str  # environment variable
+    default: Any  # value when the variable is unset
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database_url", "DATABASE_URL", None, _str,
+            "PostgreSQL URL (postgresql://user:pass@host/db). Unset: an embedded PostgreSQL in the data dir."),
+    Setting("read_replica_url", "READ_REPLICA_URL", None, _str,
+            "Optional PostgreSQL URL for GET/HEAD requests (a streaming replica)."),
+    Setting("data_dir", "GATEWAY_DATA_DIR", "./.gateway", _str,
+            "Where the embedded PostgreSQL and the generated secrets live."),
+    Setting("host", "GATEWAY_HOST", "127.0.0.1", _str, "Address to listen on."),
+    Setting("port", "GATEWAY_PORT", 7130, _int, "Port to listen on."),
+    Setting("workers", "GATEWAY_WORKERS", 1, _int, "Worker processes (uvicorn)."),
+    Setting("jwt_secret", "JWT_SECRET", None, _str,
+            "HS256 secret (>= 32 chars). Unset: generated once and kept in the data dir."),
+    Setting("jwks", "JWT_JWKS", None, _str,
+            "Optional JWKS (a file path or an http(s) URL) for RS256/ES256 tokens, selected by kid."),
+    Setting("jwt_audience", "JWT_AUDIENCE", None, _str, "When set, tokens carrying `aud` must match it."),
+    Setting("api_key", "API_KEY", None, _str,
+            "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
+    Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
+            "Exposed schemas, comma-separated; the first is the default."),
+    Setting("pool_min", "GATEWAY_POOL_MIN", 2, _int, "Minimum pooled connections per worker."),
+    Setting("pool_max", "GATEWAY_POOL_MAX", 10, _int, "Maximum pooled connections per worker."),
+    Setting("pool_timeout", "GATEWAY_POOL_TIMEOUT", 5.0, _float,
+            "Seconds to wait for a pooled connection before answering 503."),
+    Setting("statement_timeout_ms", "GATEWAY_STATEMENT_TIMEOUT_MS", 30000, _int,
+            "Per-request statement_timeout in milliseconds."),
+    Setting("max_body_bytes", "GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024, _int,
+            "Largest JSON request body, in bytes (413 beyond)."),
+    Setting("max_upload_bytes", "GATEWAY_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, _int,
+            "Largest multipart upload (import, bulk upsert), in bytes."),
+    Setting("max_rows", "GATEWAY_MAX_ROWS", 1000, _int, "Largest `limit` a read may ask for."),
+    Setting("default_limit", "GATEWAY_DEFAULT_LIMIT", 100, _int, "Rows per read when `limit` is absent."),
+    Setting("cors_origins", "GATEWAY_CORS_ORIGINS", ("*",), _list,
+            "Allowed browser origins, comma-separated (* for any)."),
+    Setting("reload_debounce_ms", "GATEWAY_RELOAD_DEBOUNCE_MS", 100, _int,
+            "Debounce for catalog reloads after DDL notifications."),
+    Setting("graphql_max_depth", "GATEWAY_GRAPHQL_MAX_DEPTH", 10, _int, "Deepest GraphQL selection."),
+    Setting("graphql_max_aliases", "GATEWAY_GRAPHQL_MAX_ALIASES", 30, _int, "Most aliases in a document."),
+    Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
+    Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
+            "Largest estimated row count (product of list limits) a query may ask for."),
+    Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
+    Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    read_replica_url: str | None = None
+    data_dir: str = "./.gateway"
+    host: str = "127.0.0.1"
+    port: int = 7130
+    workers: int = 1
+    jwt_secret: str | None = None
+    jwks: str | None = None
+    jwt_audience: str | None = None
+    api_key: str | None = None
+    schemas: tuple[str, ...] = ("public",)
+    pool_min: int = 2
+    pool_max: int = 10
+    pool_timeout: float = 5.0
+    statement_timeout_ms: int = 30000
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 1000
+    default_limit: int = 100
+    cors_origins: tuple[str, ...] = ("*",)
+    reload_debounce_ms: int = 100
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 5000
+    graphql_max_cost: int = 50000
+    log_level: str = "info"
+    access_log: bool = True
+
+    @property
+    def default_schema(self) -> str:
+        return self.schemas[0]
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the non-None ``changes`` applied (CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every row of ``SETTINGS`` from ``environ`` (default: ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = env.get(s.env)
+        values[s.field] = s.default if raw in (None, "") else s.parse(raw)
+    return Settings(**values)
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
+        rows.append(f"| `{s.env}` | {'—' if default is None else f'`{default}`'} | {s.help} |")
+    return "\n".join(rows)
+
+
+assert {f.name for f in fields(Settings)} == {s.field for s in SETTINGS}, "SETTINGS and Settings differ"
+
+if __name__ == "__main__":
+    print(markdown_table())
