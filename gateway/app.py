@@ -134,10 +134,11 @@ def create_app(settings: Settings) -> Starlette:
             await bootstrap.apply(conn)
         gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
                      Authenticator(settings), pool, dsn)
-        await gw.reload_catalog()
-        app.state.gateway = gw
+        # listen before the first load, so DDL committed in between is not missed
         reloader = Reloader(dsn, gw.reload_catalog, settings.reload_debounce_ms)
         await reloader.start()
+        await gw.reload_catalog()
+        app.state.gateway = gw
         app.state.reloader = reloader
         try:
             yield

@@ -123,7 +123,7 @@ class Function:
     schema: str
     name: str
     oid: int
-    args: tuple[FunctionArg, ...]  # IN/INOUT/VARIADIC arguments in order
+    args: tuple[FunctionArg, ...]  # every argument in order, OUT/TABLE ones too (callers use input_args)
     return_type: str  # pg_get_function_result, e.g. "SETOF posts", "integer", "TABLE(x int)"
     returns_set: bool
     return_kind: Literal["scalar", "composite", "void", "table"]
