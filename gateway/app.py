@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from . import bootstrap, errors, keys, reflect
 from . import settings as settings_mod
@@ -32,6 +32,9 @@ from .auth import Authenticator
 from .catalog import Catalog, CatalogHolder
 from .errors import GatewayError
 from .execute import Executor, create_pool
+from .admin.routes import ROUTES as ADMIN_ROUTES
+from .graphql.schema import build_schema
+from .graphql.view import ROUTES as GRAPHQL_ROUTES
 from .reload import Reloader
 from .rest import render
 from .rest.routes import ROUTES as REST_ROUTES
@@ -54,6 +57,7 @@ class Gateway:
     pool: asyncpg.Pool
     dsn: str
     reloads: int = 0  # catalog swaps since start
+    graphql_schema: Any = None  # the GraphQL schema built from the current catalog
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def reload_catalog(self) -> Catalog:
@@ -67,7 +71,10 @@ class Gateway:
             version = (current.version + 1) if current else 1
             started = time.perf_counter()
             catalog = await reflect.load_catalog(self.dsn, self.settings.schemas, version)
+            # built off the event loop, then swapped together with its catalog (no await between)
+            schema = await asyncio.to_thread(build_schema, catalog, self.settings)
             self.catalogs.swap(catalog)
+            self.graphql_schema = schema
             self.reloads += 1
             log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
                                               "seconds": round(time.perf_counter() - started, 3)})
@@ -148,7 +155,8 @@ def create_app(settings: Settings) -> Starlette:
             if read_pool is not None:
                 await read_pool.close()
 
-    routes: list[Any] = [Route("/health", health), Route("/ready", ready), *REST_ROUTES]
+    routes: list[Any] = [Route("/health", health), Route("/ready", ready), *REST_ROUTES, *GRAPHQL_ROUTES,
+                         Mount("/api/database", routes=ADMIN_ROUTES)]
     middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                              allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={

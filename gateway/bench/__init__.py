@@ -1,0 +1,13 @@
+"""The benchmark of issue 8: ``python -m gateway.bench [--duration S] [--connections N] [--quick]``.
+
+In:  nothing but this machine: a throwaway PostgreSQL (pgserver), wrk and pgbench.
+Out: one table (req/s, p50, p99, errors, ratios to pgbench and to a minimal
+     Starlette + asyncpg endpoint) for the gateway's REST and GraphQL rows with 1 and
+     2 workers, the issue's targets with met/missed, memory, the 200-table catalog and
+     a soak — printed, and written as Markdown (``--out``).
+
+Modules, in the order a run uses them: ``dataset`` (rows and DDL), ``database``
+(server, bootstrap, statement counts), ``scenarios`` (what each row sends),
+``drive`` (wrk and pgbench), ``procs`` (servers and memory), ``baseline`` (the
+minimal endpoint), ``phases`` (the HTTP phases), ``wide`` (200 tables), ``report``.
+"""

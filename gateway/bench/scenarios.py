@@ -1,0 +1,131 @@
+"""What each benchmark row sends: one table of HTTP requests per row.
+
+In:  the credentials of a run (``Auth``) and the dataset ``Spec``.
+Out: ``Scenario`` rows, each expanding to the HTTP requests that wrk cycles
+     through (``Scenario.requests``), plus the SQL both baselines run.
+
+The REST list, the baselines' SQL and the GraphQL list ask for the same ten rows,
+so their req/s compare like for like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from .dataset import Spec
+
+REST = "/api/database/records"
+LIST_COLUMNS = "id,title,status,created_at,author_id"
+LIST_QUERY = f"select={LIST_COLUMNS}&status=eq.published&order=created_at.desc&limit=10"
+
+# The REST list as one statement returning PostgreSQL's JSON text: the ceiling of both baselines.
+LIST_SQL = (
+    "select coalesce(json_agg(t), '[]') from (select id, title, status, created_at, author_id "
+    "from posts where status = $1 order by created_at desc limit 10) t"
+)
+LIST_SQL_LITERAL = LIST_SQL.replace("$1", "'published'")  # pgbench scripts take no parameters here
+
+GRAPHQL_LIST = (
+    '{ posts(filter: {status: {eq: "published"}}, orderBy: [{created_at: DESC}], limit: 10) '
+    "{ id title status created_at author_id } }"
+)
+GRAPHQL_RELATIONS = (
+    '{ posts(filter: {status: {eq: "published"}}, orderBy: [{created_at: DESC}], limit: 10) '
+    "{ id title author { id email } comments(limit: 3) { id body } } }"
+)
+
+SINGLE_ROW_IDS = 200  # distinct ids the single-row scenario cycles through
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str  # HTTP method
+    path: str  # path and query string
+    headers: tuple[tuple[str, str], ...] = ()  # besides the credential
+    body: str | None = None  # request body text
+
+
+@dataclass(frozen=True)
+class Auth:
+    name: str  # how the row is labelled ("JWT", "API key")
+    headers: tuple[tuple[str, str], ...]  # the credential header(s)
+
+
+@dataclass(frozen=True)
+class Context:
+    spec: Spec  # the dataset, for id ranges
+    user_id: str  # the signed-in user's id (author_id of inserted rows)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str  # stable identifier, used by the targets
+    name: str  # label in the table
+    build: Callable[[Context], tuple[Request, ...]]  # the requests wrk cycles through
+
+    def requests(self, ctx: Context, auth: Auth) -> tuple[Request, ...]:
+        return tuple(Request(r.method, r.path, r.headers + auth.headers, r.body) for r in self.build(ctx))
+
+
+JSON = (("Content-Type", "application/json"),)
+
+
+def _graphql(query: str) -> Request:
+    return Request("POST", "/graphql", JSON, orjson.dumps({"query": query}).decode())
+
+
+def _rest_list(_: Context) -> tuple[Request, ...]:
+    return (Request("GET", f"{REST}/posts?{LIST_QUERY}"),)
+
+
+def _rest_single(ctx: Context) -> tuple[Request, ...]:
+    # spread the ids over the table so the row is not always the same cached page
+    step = max(1, ctx.spec.posts // SINGLE_ROW_IDS)
+    return tuple(Request("GET", f"{REST}/posts?id=eq.{1 + i * step}") for i in range(SINGLE_ROW_IDS))
+
+
+def _rest_insert(ctx: Context) -> tuple[Request, ...]:
+    row = {"title": "benchmark post", "content": "x" * 200, "status": "draft", "author_id": ctx.user_id}
+    return (Request("POST", f"{REST}/bench_posts", (*JSON, ("Prefer", "return=representation")),
+                    orjson.dumps([row]).decode()),)
+
+
+def _rest_embed(_: Context) -> tuple[Request, ...]:
+    query = "select=id,title,author:users(id,email)&status=eq.published&order=created_at.desc&limit=10"
+    return (Request("GET", f"{REST}/posts?{query}"),)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("rest_list", "REST list", _rest_list),
+    Scenario("rest_single", "REST single row by id", _rest_single),
+    Scenario("rest_embed", "REST list + to-one embed", _rest_embed),
+    Scenario("graphql_list", "GraphQL list", lambda _: (_graphql(GRAPHQL_LIST),)),
+    Scenario("graphql_relations", "GraphQL list + author + comments", lambda _: (_graphql(GRAPHQL_RELATIONS),)),
+    # last: the rows it writes leave autovacuum work that would slow the read rows after it
+    Scenario("rest_insert", "REST insert 1 row (return=representation)", _rest_insert),
+)
+
+# The soak mixes these, so every code path that could leak runs for the whole soak.
+SOAK_KEYS = ("rest_list", "rest_single", "rest_insert", "rest_embed", "graphql_list", "graphql_relations")
+
+
+def baseline_request() -> Request:
+    """The minimal endpoint's only route (no credential: it has no auth)."""
+    return Request("GET", "/posts")
+
+
+def pgbench_scripts(claims_json: str) -> dict[str, str]:
+    """pgbench custom scripts: the bare statement, and the transaction shape PostgREST sends."""
+    claims = claims_json.replace("'", "''")
+    return {
+        "json_agg": LIST_SQL_LITERAL + ";\n",
+        "tx4": (
+            "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;\n"
+            f"SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '{claims}', true);\n"
+            f"{LIST_SQL_LITERAL};\n"
+            "COMMIT;\n"
+        ),
+    }

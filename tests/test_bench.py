@@ -1,0 +1,181 @@
+"""The benchmark's pure parts: dataset generation, tool output parsing, the report. No load runs here."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from gateway.bench import dataset, drive, report, scenarios, wide
+from gateway.bench.database import data_statements
+from gateway.bench.drive import LoadResult
+from gateway.bench.phases import flatness
+from gateway.bench.report import Extras, Row
+
+SMALL = dataset.Spec(users=50, posts=200, comments=500, seed=3)
+GENERATORS = (dataset.user_rows, dataset.post_rows, dataset.comment_rows)
+
+
+@pytest.mark.parametrize("generate", GENERATORS, ids=lambda g: g.__name__)
+def test_the_same_spec_generates_the_same_rows(generate):
+    assert list(generate(SMALL)) == list(generate(SMALL))
+
+
+@pytest.mark.parametrize("generate", GENERATORS, ids=lambda g: g.__name__)
+def test_another_seed_generates_other_rows(generate):
+    other = dataset.Spec(users=50, posts=200, comments=500, seed=4)
+    assert list(itertools.islice(generate(SMALL), 20)) != list(itertools.islice(generate(other), 20))
+
+
+@pytest.mark.parametrize(("generate", "count"), [
+    (dataset.user_rows, SMALL.users), (dataset.post_rows, SMALL.posts), (dataset.comment_rows, SMALL.comments),
+])
+def test_each_table_gets_the_row_count_of_the_spec(generate, count):
+    assert sum(1 for _ in generate(SMALL)) == count
+
+
+def test_posts_have_the_content_length_a_status_and_an_existing_author():
+    users = {row[0] for row in dataset.user_rows(SMALL)}
+    posts = list(dataset.post_rows(SMALL))
+    assert {len(p[2]) for p in posts} == {SMALL.content_bytes}
+    assert {p[3] for p in posts} == set(dataset.STATUSES)
+    assert {p[5] for p in posts} <= users
+
+
+def test_comments_point_at_existing_posts_and_users():
+    users = {row[0] for row in dataset.user_rows(SMALL)}
+    comments = list(dataset.comment_rows(SMALL))
+    assert {c[1] for c in comments} <= set(range(1, SMALL.posts + 1))
+    assert {c[2] for c in comments} <= users
+
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:4000
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.10ms    1.20ms  30.00ms   90.00%
+  9000 requests in 3.00s, 9.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   3000.00
+wrk-json: {"requests": 9000, "duration_us": 3000000, "status": 3, "connect": 0, "read": 1, "write": 0, \
+"timeout": 2, "p50_us": 3950.0, "p99_us": 9120.5}
+"""
+
+
+def test_wrk_output_is_read_from_the_json_line():
+    result = drive.parse_wrk(WRK_OUTPUT)
+    assert result == LoadResult(rps=3000.0, p50_ms=3.95, p99_ms=9.1205, errors=6, requests=9000)
+
+
+def test_wrk_output_without_the_json_line_is_an_error():
+    with pytest.raises(drive.LoadError):
+        drive.parse_wrk("unable to connect to 127.0.0.1:4000 Connection refused")
+
+
+def test_the_lua_script_formats_every_request_with_escaped_strings():
+    body = '[{"title": "a \\"quoted\\" title"}]'
+    script = drive.lua_script([
+        scenarios.Request("GET", "/a?x=1", (("Authorization", "Bearer t"),)),
+        scenarios.Request("POST", "/b", (("Content-Type", "application/json"),), body),
+    ])
+    assert '{"GET", "/a?x=1", {["Authorization"] = "Bearer t"}, nil},' in script
+    assert '"[{\\"title\\": \\"a \\\\\\"quoted\\\\\\" title\\"}]"' in script
+    assert "function done(summary, latency, requests)" in script
+
+
+PGBENCH_OUTPUT = """pgbench (16.2)
+transaction type: script.sql
+number of clients: 32
+number of threads: 2
+number of transactions actually processed: 61234
+number of failed transactions: 5 (0.008%)
+latency average = 1.567 ms
+tps = 20411.333333 (without initial connection time)
+"""
+
+
+def test_pgbench_summary_gives_tps_processed_and_failed():
+    assert drive.parse_pgbench(PGBENCH_OUTPUT) == (20411.333333, 61234, 5)
+
+
+def test_pgbench_latency_percentiles_come_from_the_transaction_log():
+    lines = [f"0 {i} {latency} 0 1700000000 0" for i, latency in enumerate(range(1000, 101000, 1000))]
+    assert drive.latency_percentiles(lines) == (51.0, 100.0)
+
+
+def _result(rps: float, p50: float = 2.0, p99: float = 5.0, errors: int = 0) -> LoadResult:
+    return LoadResult(rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, requests=int(rps))
+
+
+ROWS = [
+    Row("pgbench json_agg", None, _result(20000), key="pgbench"),
+    Row("minimal", 1, _result(4000), key="minimal"),
+    Row("REST list", 1, _result(3200), key="rest_list", auth=report.JWT),
+    Row("GraphQL list", 1, note="n/a (status 404)", key="graphql_list", auth=report.JWT),
+    Row("REST insert", 1, _result(1000, p50=3.0, p99=12.0), key="rest_insert", auth=report.JWT),
+]
+
+
+def test_the_table_gives_ratios_to_pgbench_and_to_the_minimal_endpoint_with_the_same_workers():
+    cells = report.table_cells(ROWS)
+    assert cells[0] == report.HEADER
+    assert cells[2] == ("minimal", "1", "4,000", "2.00", "5.00", "0", "0.20x", "1.00x")
+    assert cells[3] == ("REST list [JWT]", "1", "3,200", "2.00", "5.00", "0", "0.16x", "0.80x")
+    assert cells[1][-1] == "—"  # pgbench has no worker count, so no minimal endpoint to compare with
+
+
+def test_a_row_without_a_result_shows_its_note():
+    cells = report.table_cells(ROWS)
+    assert cells[4][:3] == ("GraphQL list [JWT]", "1", "n/a (status 404)")
+    text = report.render_text(cells)
+    assert "GraphQL list [JWT]" in text and "n/a (status 404)" in text
+
+
+def test_markdown_has_a_header_separator_and_a_line_per_row():
+    markdown = report.render_markdown(report.table_cells(ROWS)).splitlines()
+    assert markdown[0].startswith("| row | workers | req/s")
+    assert markdown[1] == "|---|---:|---:|---:|---:|---:|---:|---:|"
+    assert len(markdown) == 2 + len(ROWS)
+
+
+@pytest.mark.parametrize(("target", "measured", "met"), [
+    ("REST list [JWT] >= 0.75 x minimal endpoint, same workers", "1w 0.80x", True),
+    ("GraphQL list [JWT] >= 0.6 x REST list [JWT]", "1w n/a", None),
+    ("Insert 1 row, return=representation [JWT] >= 0.6 x REST list [JWT]", "1w 0.31x", False),
+    ("p99 <= 3 x p50 at 32 connections (every gateway row)",
+     "worst 4.0x: REST insert [JWT] 1w at 32 conns", False),
+    ("GraphQL with relations: one statement per root field (no N+1)", "1.00 data statements per request", True),
+    ("RSS < 150 MB per worker with a 200-table catalog", "not measured", None),
+])
+def test_targets_are_judged_from_the_same_run(target, measured, met):
+    extras = Extras(statements={"graphql_relations": 1.0})
+    verdict = next(v for v in report.evaluate(ROWS, extras) if v.target == target)
+    assert verdict.measured.startswith(measured)
+    assert verdict.met is met
+
+
+LOG = """2024-01-01 00:00:00.000 UTC [10] app=gateway LOG:  statement: BEGIN; SELECT set_config('role', 'x', true)
+2024-01-01 00:00:00.001 UTC [10] app=gateway LOG:  execute __asyncpg_stmt_1__: SELECT coalesce(json_agg(t), '[]') FROM t
+2024-01-01 00:00:00.001 UTC [10] app=gateway DETAIL:  parameters: $1 = 'published'
+2024-01-01 00:00:00.002 UTC [10] app=gateway LOG:  statement: COMMIT
+2024-01-01 00:00:00.003 UTC [11] app=bench LOG:  statement: SELECT 1
+2024-01-01 00:00:00.004 UTC [10] app=gateway LOG:  execute <unnamed>: SELECT *
+	FROM users WHERE id = $1
+"""
+
+
+def test_only_the_gateways_data_statements_are_counted():
+    assert data_statements(LOG) == [
+        "SELECT coalesce(json_agg(t), '[]') FROM t", "SELECT *\n\tFROM users WHERE id = $1",
+    ]
+
+
+def test_memory_is_flat_when_it_grows_less_than_the_tolerance():
+    assert flatness({1: [50.0, 80.0, 81.0, 82.0]}).startswith("memory flat")
+    assert flatness({1: [50.0, 80.0, 95.0, 110.0]}).startswith("memory GROWING")
+
+
+def test_the_wide_schema_has_the_requested_tables_each_linked_to_the_previous():
+    sql = wide.wide_schema_sql(5)
+    assert sql.count("CREATE TABLE") == 5
+    assert sql.count("REFERENCES") == 4
+    assert "CREATE TABLE wide_005" in sql
