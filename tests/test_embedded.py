@@ -1,0 +1,181 @@
+"""The embedded PostgreSQL (gateway.embedded): persistence, clean stops, recovery after crashes.
+
+Each test runs its own cluster in its own temporary directory. That directory is made with
+tempfile rather than pytest's data_dir: run as root, postgres runs as another OS user that must
+be able to reach it, and pytest keeps its own base directory private (mode 0700).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gateway import embedded
+from gateway.embedded import EmbeddedPostgres
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="gateway-embedded-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def started() -> Iterator[list[EmbeddedPostgres]]:
+    """Servers a test started; whatever is still running afterwards is stopped."""
+    servers: list[EmbeddedPostgres] = []
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def _start(data_dir: Path, started: list[EmbeddedPostgres]) -> EmbeddedPostgres:
+    server = embedded.start(data_dir)
+    started.append(server)
+    return server
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def _fetchval(url: str, sql: str) -> object:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def _execute(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_data_survives_a_restart(data_dir: Path, started: list[EmbeddedPostgres]) -> None:
+    first = _start(data_dir, started)
+    await _execute(first.url, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+    first.stop()
+    assert _gone(first.pid)
+
+    second = _start(data_dir, started)
+    assert second.pgdata == data_dir.resolve() / "pgdata"
+    assert await _fetchval(second.url, "SELECT v FROM kept") == "still here"
+
+
+async def test_stop_shuts_the_server_down_cleanly(data_dir: Path, started: list[EmbeddedPostgres]) -> None:
+    server = _start(data_dir, started)
+    children = psutil.Process(server.pid).children()
+    server.stop()
+    assert _gone(server.pid)
+    assert all(_gone(child.pid) for child in children)
+    assert not (server.pgdata / "postmaster.pid").exists()  # removed only by a clean shutdown
+    server.stop()  # a second stop is harmless
+
+
+async def test_the_url_works_for_asyncpg_and_sqlalchemy_in_a_directory_with_odd_characters(
+        data_dir: Path, started: list[EmbeddedPostgres]) -> None:
+    server = _start(data_dir / "my data & more", started)
+    assert await _fetchval(server.url, "SELECT 1") == 1
+    engine = create_async_engine(server.url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT current_user"))).scalar() == "postgres"
+    finally:
+        await engine.dispose()
+    # pgserver was handed a plain-named symlink, which goes away with the server.
+    alias = Path(server.server.pgdata)
+    assert alias.is_symlink() and alias.resolve() == server.pgdata
+    server.stop()
+    assert not alias.is_symlink()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# name -> what the crashed server's postmaster.pid says
+STALE_PID_FILES = {
+    "a pid that no longer exists": lambda pgdata: f"{_dead_pid()}\n{pgdata}\n1700000000\n5432\n{pgdata}\n\n"
+                                                  "  5432001   0\nready   \n",
+    "a pid now used by another program": lambda pgdata: f"{os.getpid()}\n{pgdata}\n1700000000\n5432\n"
+                                                        f"{pgdata}\n\n  5432001   0\nready   \n",
+    "a file cut short": lambda pgdata: f"{_dead_pid()}\n{pgdata}\n",
+    "an empty file": lambda pgdata: "",
+}
+
+
+@pytest.mark.parametrize("kind", list(STALE_PID_FILES))
+async def test_a_stale_pid_file_does_not_prevent_a_start(data_dir: Path, started: list[EmbeddedPostgres],
+                                                         kind: str) -> None:
+    first = _start(data_dir, started)
+    await _execute(first.url, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
+    first.stop()
+    (first.pgdata / "postmaster.pid").write_text(STALE_PID_FILES[kind](first.pgdata))
+
+    second = _start(data_dir, started)
+    assert await _fetchval(second.url, "SELECT v FROM kept") == 7
+
+
+async def test_a_server_killed_with_sigkill_restarts_with_its_data(
+        data_dir: Path, started: list[EmbeddedPostgres]) -> None:
+    first = _start(data_dir, started)
+    await _execute(first.url, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
+    postmaster = psutil.Process(first.pid)
+    processes = [postmaster, *postmaster.children()]
+    os.kill(first.pid, signal.SIGKILL)
+    # The backends exit on their own once the postmaster is gone; shared memory is free after that.
+    await asyncio.to_thread(psutil.wait_procs, processes, 60)
+    started.remove(first)
+
+    second = _start(data_dir, started)
+    assert second.pid != first.pid
+    assert await _fetchval(second.url, "SELECT v FROM kept") == 42
+
+
+async def test_a_gateway_that_died_without_stopping_does_not_keep_the_server_alive(
+        data_dir: Path, started: list[EmbeddedPostgres]) -> None:
+    # A process that starts the server and is killed before it can stop it.
+    code = "import sys; from gateway import embedded; embedded.start(sys.argv[1]); import os; os._exit(0)"
+    subprocess.run([sys.executable, "-c", code, str(data_dir)], check=True)
+    orphan = int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+    assert not _gone(orphan)  # still running, as pgserver leaves it for other users of the directory
+
+    joined = _start(data_dir, started)
+    assert joined.pid == orphan
+    started.remove(joined)
+    joined.stop()
+    assert _gone(orphan)
+
+
+@pytest.mark.parametrize(("socket_dir", "port", "url"), [
+    ("/tmp/data", None, "postgresql://postgres@/postgres?host=/tmp/data"),
+    ("/tmp/data", 5432, "postgresql://postgres@/postgres?host=/tmp/data"),
+    ("/tmp/data", 5433, "postgresql://postgres@/postgres?host=/tmp/data&port=5433"),
+    ("/tmp/my data&x#y", None, "postgresql://postgres@/postgres?host=/tmp/my%20data%26x%23y"),
+])
+def test_socket_urls_percent_encode_the_directory(socket_dir: str, port: int | None, url: str) -> None:
+    assert embedded.socket_url(socket_dir, port) == url
