@@ -28,11 +28,11 @@ from starlette.routing import Mount, Route
 
 from . import bootstrap, errors, keys, reflect
 from . import settings as settings_mod
+from .admin.routes import ROUTES as ADMIN_ROUTES
 from .auth import Authenticator
-from .catalog import Catalog, CatalogHolder
+from .catalog import CatalogHolder
 from .errors import GatewayError
 from .execute import Executor, create_pool
-from .admin.routes import ROUTES as ADMIN_ROUTES
 from .graphql.schema import build_schema
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
 from .reload import Reloader
@@ -60,7 +60,7 @@ class Gateway:
     graphql_schema: Any = None  # the GraphQL schema built from the current catalog
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def reload_catalog(self) -> Catalog:
+    async def reload_catalog(self) -> None:
         """Rebuild the catalog from the database and swap it in whole.
 
         Requests in flight keep the snapshot they started with. Concurrent calls
@@ -78,7 +78,6 @@ class Gateway:
             self.reloads += 1
             log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
                                               "seconds": round(time.perf_counter() - started, 3)})
-            return catalog
 
 
 async def health(request: Request) -> Response:
