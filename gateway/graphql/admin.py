@@ -1,0 +1,134 @@
+"""The ``admin`` Query field and the ``migrate`` mutation: the REST admin endpoints in GraphQL.
+
+In:  the operation (``resolve.Operation``): its catalog snapshot, identity and gateway.
+Out: ``admin { tables functions indexes policies triggers migrations }`` — lists keyed like
+     the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same code
+     (``admin/introspect.py``, ``admin/migrations.py``) — and
+     ``migrate(version, name, sql)``, which applies a migration exactly as
+     ``POST /api/database/migrations`` does (its own transaction as the login role, then
+     a catalog reload) and returns the record with its ``message``.
+
+Only admins (API key or ``project_admin`` token) may use either; anyone else gets an
+error with ``extensions.error = "FORBIDDEN"`` (status 403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    GraphQLArgument,
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLFloat,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLString,
+)
+
+from .. import errors
+from ..admin import introspect, migrations, rawsql
+from ..catalog import Catalog, Table
+from ..execute import RequestContext
+
+_S, _B = GraphQLNonNull(GraphQLString), GraphQLNonNull(GraphQLBoolean)
+_STRINGS = GraphQLNonNull(GraphQLList(_S))
+
+
+def _obj(name: str, fields: dict[str, Any]) -> GraphQLObjectType:
+    return GraphQLObjectType(name, {k: v if isinstance(v, GraphQLField) else GraphQLField(v)
+                                    for k, v in fields.items()})
+
+
+def _list(t: GraphQLObjectType) -> Any:
+    return GraphQLNonNull(GraphQLList(GraphQLNonNull(t)))
+
+
+ADMIN_COLUMN = _obj("AdminColumn", {"name": _S, "type": _S, "nullable": _B, "default": GraphQLString,
+                                    "isPrimaryKey": _B})
+ADMIN_FOREIGN_KEY = _obj("AdminForeignKey", {"name": _S, "columns": _STRINGS, "referencedSchema": _S,
+                                             "referencedTable": _S, "referencedColumns": _STRINGS})
+ADMIN_TABLE = _obj("AdminTable", {
+    "name": _S, "schema": _S, "columns": _list(ADMIN_COLUMN), "foreignKeys": _list(ADMIN_FOREIGN_KEY),
+    "rlsEnabled": _B, "rowEstimate": GraphQLNonNull(GraphQLFloat)})
+ADMIN_FUNCTION = _obj("AdminFunction", {"name": _S, "schema": _S, "language": _S, "returnType": _S,
+                                        "arguments": _S, "definition": _S})
+ADMIN_INDEX = _obj("AdminIndex", {"name": _S, "tableName": _S, "columns": _STRINGS, "isUnique": _B,
+                                  "isPrimary": _B, "definition": _S})
+ADMIN_POLICY = _obj("AdminPolicy", {"name": _S, "tableName": _S, "command": _S, "roles": _STRINGS,
+                                    "using": GraphQLString, "withCheck": GraphQLString})
+ADMIN_TRIGGER = _obj("AdminTrigger", {"name": _S, "tableName": _S, "timing": _S, "events": _STRINGS,
+                                      "functionName": _S, "enabled": _B})
+MIGRATION_FIELDS = {"version": _S, "name": _S, "statements": _STRINGS, "createdAt": _S}
+ADMIN_MIGRATION = _obj("AdminMigration", MIGRATION_FIELDS)
+APPLIED_MIGRATION = _obj("AppliedMigration", {**MIGRATION_FIELDS, "message": _S})
+
+
+def _table(t: Table) -> dict[str, Any]:
+    return {
+        "name": t.name, "schema": t.schema, "rlsEnabled": t.rls_enabled, "rowEstimate": t.row_estimate,
+        "columns": [{"name": c.name, "type": c.type, "nullable": c.nullable, "default": c.default,
+                     "isPrimaryKey": c.name in t.primary_key} for c in t.columns],
+        "foreignKeys": [{"name": fk.name, "columns": list(fk.columns), "referencedSchema": fk.ref_schema,
+                         "referencedTable": fk.ref_table, "referencedColumns": list(fk.ref_columns)}
+                        for fk in t.foreign_keys],
+    }
+
+
+def tables(catalog: Catalog) -> list[dict[str, Any]]:
+    """Tables (not views) of the exposed schemas, by (schema, name)."""
+    return [_table(t) for _, t in sorted(catalog.tables.items())
+            if t.kind in ("table", "partitioned_table", "foreign_table")]
+
+
+def _admin_op(info: Any) -> Any:
+    op = info.context
+    if not op.identity.is_admin:
+        raise errors.forbidden()
+    return op
+
+
+def _from_catalog(lister: Any) -> Any:
+    def resolve(op: Any, _info: Any) -> Any:
+        return lister(op.catalog)
+    return resolve
+
+
+async def _migrations(op: Any, info: Any) -> Any:
+    ctx = RequestContext(op.method, "/graphql", read_only=True)
+    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES, as_owner=True) as tx:
+        return await migrations.list_all(tx.conn)
+
+
+ADMIN = GraphQLObjectType("Admin", {
+    "tables": GraphQLField(_list(ADMIN_TABLE), resolve=_from_catalog(tables)),
+    "functions": GraphQLField(_list(ADMIN_FUNCTION), resolve=_from_catalog(introspect.functions)),
+    "indexes": GraphQLField(_list(ADMIN_INDEX), resolve=_from_catalog(introspect.indexes)),
+    "policies": GraphQLField(_list(ADMIN_POLICY), resolve=_from_catalog(introspect.policies)),
+    "triggers": GraphQLField(_list(ADMIN_TRIGGER), resolve=_from_catalog(introspect.triggers)),
+    "migrations": GraphQLField(_list(ADMIN_MIGRATION), resolve=_migrations),
+}, description="Database introspection, as the REST admin endpoints (admins only).")
+
+
+def resolve_admin(_root: Any, info: Any) -> Any:
+    """The operation itself is the Admin object: its fields read its catalog and executor."""
+    return _admin_op(info)
+
+
+async def resolve_migrate(_root: Any, info: Any, **args: Any) -> Any:
+    op = _admin_op(info)
+    migration = migrations.read_body(args)
+    ctx = RequestContext(op.method, "/graphql")
+    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES, as_owner=True) as tx:
+        created = await migrations.apply(tx.conn, migration, op.identity, op.settings.default_schema)
+    await op.gw.reload_catalog()  # the next operation sees the new schema
+    return created
+
+
+ADMIN_FIELD = GraphQLField(ADMIN, resolve=resolve_admin)
+MIGRATE_FIELD = GraphQLField(
+    GraphQLNonNull(APPLIED_MIGRATION),
+    {"version": GraphQLArgument(_S), "name": GraphQLArgument(_S), "sql": GraphQLArgument(_S)},
+    resolve_migrate, description="Apply and record a migration, as POST /api/database/migrations (admins only). "
+    "It runs in a transaction of its own.")

@@ -1,0 +1,166 @@
+"""Running a GraphQL operation: one transaction, one statement per root field.
+
+In:  a validated operation, the caller's ``Identity`` and the ``CatalogSchema`` it was
+     validated against.
+Out: the root fields' values (``resolve_root``, called by graphql-core), or for a
+     query PostgreSQL's JSON spliced straight into the response (``fast_response``).
+
+``Operation`` is graphql-core's context value. It opens the caller's transaction
+on the first statement (an introspection-only query never takes a connection),
+serialises statements on that connection with a lock (graphql-core resolves a
+query's root fields concurrently), and after the first failure refuses further
+statements with ``Skipped`` (PostgreSQL has aborted the transaction; those errors
+are dropped from the response). A mutation's fields run in order and the whole
+operation commits only when every field succeeded.
+
+Fast path: for a query whose root fields are all table reads and whose selection
+PostgreSQL's JSON represents exactly (no ``__typename`` below the root, no renamed
+enum labels), the bodies are spliced into ``{"data": {...}}`` without decoding
+them; on any error the operation runs again through graphql-core, which builds
+the error response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from graphql import GraphQLSchema, OperationDefinitionNode
+from graphql.execution.values import get_variable_values
+
+from ..catalog import Catalog
+from ..errors import GatewayError
+from ..execute import RequestContext, Transaction
+from ..identity import Identity
+from ..request import Request
+from ..settings import Settings
+from .limits import check_cost
+from .translate import GATEWAY, RootField, Walk, operation_steps, root_request
+
+
+class Skipped(Exception):
+    """A statement not run because an earlier one in the operation failed."""
+
+
+class Operation:
+    """One GraphQL operation's transaction, shared by its root fields."""
+
+    def __init__(self, gw: Any, identity: Identity, catalog: Catalog, settings: Settings, *,
+                 read_only: bool, method: str = "POST") -> None:
+        self.gw = gw
+        self.identity = identity
+        self.catalog = catalog
+        self.settings = settings
+        self.read_only = read_only
+        self.method = method
+        self.cost = 0  # rows asked for so far, summed over root fields
+        self.failed = False
+        self._lock = asyncio.Lock()
+        self._stack = contextlib.AsyncExitStack()
+        self._tx: Transaction | None = None
+
+    def charge(self, cost: int) -> None:
+        self.cost += cost
+        check_cost(self.cost, self.settings)
+
+    async def run(self, request: Request) -> Any:
+        """Plan and run ``request`` in the operation's transaction (opened on first use)."""
+        from .. import pipeline  # the pipeline imports the app's modules; keep this import lazy
+
+        async with self._lock:
+            if self.failed:
+                raise Skipped()
+            try:
+                if self._tx is None:
+                    ctx = RequestContext(self.method, "/graphql", read_only=self.read_only)
+                    self._tx = await self._stack.enter_async_context(
+                        self.gw.executor.transaction(self.identity, ctx))
+                tx: Any = self._tx
+                return await pipeline.run_in(tx, self.catalog, self.settings, request)
+            except BaseException:
+                self.failed = True
+                raise
+
+    async def finish(self, commit: bool) -> None:
+        """Commit (or roll back) and release the connection; COMMIT failures surface here."""
+        if self._tx is not None and (not commit or self.failed):
+            self._tx.rollback_on_exit()
+        await self._stack.aclose()
+
+
+# --------------------------------------------------------------------------- graphql-core resolvers
+
+
+def _decode_call(body: str | None, root: RootField) -> Any:
+    if body is None:
+        return None
+    fn = root.function
+    if fn is not None and fn.return_kind == "scalar" and fn.return_category in ("numeric", "bigint"):
+        return json.loads(body, parse_float=Decimal)  # keep every digit for Decimal/BigInt output
+    return orjson.loads(body)
+
+
+def _first(body: str | None) -> Any:
+    rows = orjson.loads(body) if body else []
+    return rows[0] if rows else None
+
+
+# kind -> how a pipeline Result becomes the field's value
+OUTPUT: dict[str, Any] = {
+    "list": lambda result, root: orjson.loads(result.body),
+    "insert": lambda result, root: orjson.loads(result.body),
+    "update": lambda result, root: orjson.loads(result.body),
+    "delete": lambda result, root: orjson.loads(result.body),
+    "by_pk": lambda result, root: _first(result.body),
+    "count": lambda result, root: result.total,
+    "call": lambda result, root: _decode_call(result.body, root),
+}
+
+
+async def resolve_root(_source: Any, info: Any, **args: Any) -> Any:
+    """Every generated Query/Mutation field: translate, run in the operation's transaction, shape."""
+    op: Operation = info.context
+    fdef = info.parent_type.fields[info.field_name]
+    root: RootField = fdef.extensions[GATEWAY]
+    walk = Walk(info.variable_values, info.fragments, op.settings)
+    request = root_request(root, fdef, info.field_nodes, args, walk)
+    op.charge(walk.cost)
+    result = await op.run(request)
+    return OUTPUT[root.kind](result, root)
+
+
+# --------------------------------------------------------------------------- fast path
+
+FAST_KINDS = ("list", "by_pk", "count", "typename")
+
+
+def _fast_part(kind: str, result: Any) -> bytes:
+    if kind == "count":
+        return str(result.total).encode()
+    body = str(result.body).strip()
+    if kind == "by_pk":  # at most one row: "[{...}]" -> "{...}", "[]" -> null, the text untouched
+        return body[1:-1].strip().encode() or b"null"
+    return body.encode()
+
+
+async def fast_response(op: Operation, schema: GraphQLSchema, operation: OperationDefinitionNode,
+                        fragments: dict[str, Any], raw_variables: dict[str, Any] | None) -> bytes | None:
+    """The response body built from PostgreSQL's JSON, or None when the normal path must answer."""
+    coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables or {})
+    if isinstance(coerced, list):  # variable errors: graphql-core reports them
+        return None
+    walk = Walk(coerced, fragments, op.settings)
+    try:
+        steps = operation_steps(schema, operation, walk, FAST_KINDS)
+        if steps is None or not walk.exact:
+            return None
+        op.charge(walk.cost)
+        parts = [orjson.dumps(s.key) + b":" + (b'"Query"' if s.request is None else
+                                               _fast_part(s.kind, await op.run(s.request))) for s in steps]
+    except GatewayError:
+        return None
+    return b'{"data":{' + b",".join(parts) + b"}}"

@@ -1,0 +1,284 @@
+"""The GraphQL HTTP endpoint: ``/graphql`` (POST JSON, GET with a query string, GraphiQL).
+
+In:  an HTTP request: ``POST`` with ``{query, variables, operationName}`` (or an
+     ``application/graphql`` body), ``GET ?query=...&variables=...`` for queries, or a
+     browser's ``GET`` without ``query`` (GraphiQL, its assets served from
+     ``/graphql/static/`` out of the package: nothing comes from a CDN).
+Out: ``{"data": ..., "errors": [...]}``. Every error carries the REST error model in
+     ``extensions`` (``error``, ``statusCode``, ``nextActions``, ``code``; ``details``
+     and ``hint`` when present); Python exceptions become ``INTERNAL_ERROR`` without
+     their text.
+
+Statuses: 200 once the operation ran (field errors included); 400 for a document
+that does not parse or validate or for bad variables; the credential's 401/403;
+405 for a mutation sent with GET.
+
+The schema comes from ``current_schema(gw)``: the one the app stored next to the
+current catalog (``gw.graphql_schema``), or built here once for a catalog that has
+none yet.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+)
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Route
+
+from .. import errors
+from ..errors import GatewayError
+from ..identity import Identity
+from ..rest.routes import read_body
+from .resolve import Operation, Skipped, fast_response
+from .schema import CatalogSchema, build_schema
+
+log = logging.getLogger("gateway.graphql")
+
+JSON = "application/json; charset=utf-8"
+STATIC = Path(__file__).parent / "static"
+ASSETS = frozenset(p.name for p in STATIC.iterdir() if p.is_file()) if STATIC.is_dir() else frozenset()
+
+
+def current_schema(gw: Any) -> CatalogSchema:
+    """The schema of the current catalog; built (and kept on ``gw``) when the app has none for it."""
+    catalog = gw.catalogs.get()
+    stored: CatalogSchema | None = getattr(gw, "graphql_schema", None)
+    if stored is not None and stored.catalog is catalog:
+        return stored
+    built = build_schema(catalog, gw.settings)
+    gw.graphql_schema = built
+    return built
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def gateway_error(err: GraphQLError, default: GatewayError) -> GatewayError | None:
+    """The GatewayError behind a GraphQL error (``default`` for graphql-core's own); None: drop it."""
+    original = err.original_error
+    if isinstance(original, Skipped):
+        return None
+    if isinstance(original, GatewayError):
+        return original
+    if original is not None and not isinstance(original, GraphQLError):
+        log.error("GraphQL resolver failed", exc_info=original)
+        return errors.internal()
+    return GatewayError(default.status, default.error, err.message, next_actions=default.next_actions)
+
+
+def extensions(exc: GatewayError) -> dict[str, Any]:
+    return {k: v for k, v in exc.body().items() if k != "message" and v is not None}
+
+
+def error_entries(found: list[GraphQLError], default: GatewayError) -> list[dict[str, Any]]:
+    out = []
+    for err in found:
+        exc = gateway_error(err, default)
+        if exc is None:
+            continue
+        entry: dict[str, Any] = {"message": exc.message}
+        if err.locations:
+            entry["locations"] = [{"line": loc.line, "column": loc.column} for loc in err.locations]
+        if err.path:
+            entry["path"] = list(err.path)
+        entry["extensions"] = extensions(exc)
+        out.append(entry)
+    return out
+
+
+INVALID_DOCUMENT = GatewayError(400, "INVALID_QUERY", "invalid document",
+                                next_actions="Check the document against the schema (introspection or GraphiQL)")
+BAD_VARIABLES = GatewayError(400, "VALIDATION_ERROR", "invalid variables",
+                             next_actions="Send variable values of the types the operation declares")
+FIELD_FAILURE = errors.internal()
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, default=str), status, headers=headers, media_type=JSON)
+
+
+def failure(exc: GatewayError) -> Response:
+    return _json({"errors": [{"message": exc.message, "extensions": extensions(exc)}]}, exc.status, exc.headers)
+
+
+# --------------------------------------------------------------------------- request
+
+
+@dataclass(frozen=True)
+class Params:
+    """What the client sent, from the JSON body or the query string."""
+
+    query: str  # the GraphQL document
+    variables: dict[str, Any] | None  # raw variable values (graphql-core coerces them)
+    operation_name: str | None  # which operation of the document to run
+
+
+def _params(raw: Any) -> Params:
+    if not isinstance(raw, dict):
+        raise errors.invalid_query("The request body must be a JSON object with a 'query'")
+    query, variables, name = raw.get("query"), raw.get("variables"), raw.get("operationName")
+    if isinstance(variables, str) and variables.strip():
+        try:
+            variables = orjson.loads(variables)
+        except orjson.JSONDecodeError:
+            raise errors.invalid_query("'variables' is not valid JSON") from None
+    if not isinstance(query, str) or not query.strip():
+        raise errors.invalid_query("Provide a GraphQL document in 'query'")
+    if variables in ("", None):
+        variables = None
+    if variables is not None and not isinstance(variables, dict):
+        raise errors.invalid_query("'variables' must be an object")
+    if name is not None and not isinstance(name, str):
+        raise errors.invalid_query("'operationName' must be a string")
+    return Params(query, variables, name or None)
+
+
+async def read_params(request: Request, max_bytes: int) -> Params:
+    if request.method == "GET":
+        return _params(dict(request.query_params))
+    body = await read_body(request, max_bytes)
+    if request.headers.get("content-type", "").startswith("application/graphql"):
+        return Params(body.decode("utf-8", "replace"), None, None)
+    try:
+        return _params(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        raise errors.invalid_query("The request body is not valid JSON") from None
+
+
+def choose_operation(document: DocumentNode, name: str | None, method: str) -> OperationDefinitionNode:
+    operation = get_operation_ast(document, name)
+    if operation is None:
+        raise errors.invalid_query(f"Unknown operation named '{name}'" if name else
+                                   "Provide 'operationName': the document has several operations")
+    if operation.operation == OperationType.SUBSCRIPTION:
+        raise errors.invalid_query("Subscriptions are not supported")
+    if operation.operation == OperationType.MUTATION and method == "GET":
+        raise GatewayError(405, "METHOD_NOT_ALLOWED", "Mutations must be sent with POST", code="PGRST117")
+    return operation
+
+
+# --------------------------------------------------------------------------- execution
+
+
+async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, document: DocumentNode,
+                        operation: OperationDefinitionNode, params: Params, method: str) -> Response:
+    """Fast path for queries when it applies, else graphql-core; one transaction either way."""
+    is_query = operation.operation == OperationType.QUERY
+    if is_query:
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        op = Operation(gw, identity, schema.catalog, schema.settings, read_only=True, method=method)
+        body = None
+        try:
+            body = await fast_response(op, schema.schema, operation, fragments, params.variables)
+        finally:
+            await op.finish(commit=body is not None)
+        if body is not None:
+            return Response(body, media_type=JSON)
+    op = Operation(gw, identity, schema.catalog, schema.settings, read_only=is_query, method=method)
+    try:
+        result = execute(schema.schema, document, context_value=op, variable_values=params.variables,
+                         operation_name=params.operation_name)
+        if inspect.isawaitable(result):
+            result = await result
+    except BaseException:
+        await op.finish(commit=False)
+        raise
+    assert isinstance(result, ExecutionResult)
+    try:
+        await op.finish(commit=not result.errors)
+    except GatewayError as exc:  # COMMIT failed (deferred constraint, serialization): nothing was written
+        result = ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
+    if result.data is None and result.errors and all(not e.path for e in result.errors):
+        return _json({"errors": error_entries(result.errors, BAD_VARIABLES)}, 400)  # never ran
+    out: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        entries = error_entries(result.errors, FIELD_FAILURE)
+        if entries:
+            out["errors"] = entries
+    return _json(out)
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    gw = request.app.state.gateway
+    if request.method == "GET" and "query" not in request.query_params:
+        return graphiql(request)
+    try:
+        params = await read_params(request, gw.settings.max_body_bytes)
+        schema = current_schema(gw)
+        document, problems = schema.documents.get(params.query)
+        if document is None:
+            return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, 400)
+        operation = choose_operation(document, params.operation_name, request.method)
+        identity = await gw.auth.identify(request.headers)
+    except GatewayError as exc:
+        return failure(exc)
+    return await run_operation(gw, schema, identity, document, operation, params, request.method)
+
+
+# --------------------------------------------------------------------------- GraphiQL
+
+GRAPHIQL_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>GraphiQL</title>
+<link rel="stylesheet" href="{static}/graphiql.min.css">
+<style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
+</head>
+<body>
+<div id="graphiql">Loading GraphiQL...</div>
+<script src="{static}/react.production.min.js"></script>
+<script src="{static}/react-dom.production.min.js"></script>
+<script src="{static}/graphiql.min.js"></script>
+<script>
+  const fetcher = GraphiQL.createFetcher({{ url: {endpoint} }});
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(
+    React.createElement(GraphiQL, {{
+      fetcher: fetcher,
+      shouldPersistHeaders: true,
+      defaultHeaders: JSON.stringify({{ Authorization: "Bearer <anon key, user token or API key>" }}, null, 2),
+      defaultEditorToolsVisibility: "headers",
+    }}));
+</script>
+</body>
+</html>
+"""
+
+
+def graphiql(request: Request) -> Response:
+    """GraphiQL for browsers; everything else that GETs without a query learns what to send."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return failure(errors.invalid_query("Provide a GraphQL document in the 'query' parameter"))
+    base = request.scope.get("root_path", "") + request.url.path.rstrip("/")
+    page = GRAPHIQL_PAGE.format(static=base + "/static", endpoint=orjson.dumps(base).decode())
+    return HTMLResponse(page)
+
+
+async def static_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in ASSETS:
+        return failure(GatewayError(404, "NOT_FOUND", f"No asset named '{name}'"))
+    return FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=86400"})
+
+
+ROUTES = [
+    Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+    Route("/graphql/static/{name}", static_asset, methods=["GET"]),
+]
