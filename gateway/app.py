@@ -30,7 +30,7 @@ from . import bootstrap, errors, keys, reflect
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
 from .auth import Authenticator
-from .catalog import CatalogHolder
+from .catalog import Catalog, CatalogHolder
 from .errors import GatewayError
 from .execute import Executor, create_pool
 from .graphql.schema import build_schema
@@ -60,6 +60,19 @@ class Gateway:
     graphql_schema: Any = None  # the GraphQL schema built from the current catalog
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    async def _load(self, version: int) -> Catalog:
+        """Reflect, retrying briefly: DDL committing during reflection (a DROP racing a
+        pg_catalog read) can fail one attempt; a later attempt sees the finished change."""
+        for attempt in range(4):
+            try:
+                return await reflect.load_catalog(self.dsn, self.settings.schemas, version)
+            except asyncpg.PostgresError as exc:
+                if attempt == 3:
+                    raise
+                log.warning("catalog reflection failed (%s); retrying", exc)
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def reload_catalog(self) -> None:
         """Rebuild the catalog from the database and swap it in whole.
 
@@ -70,7 +83,7 @@ class Gateway:
             current = self.catalogs.get() if self.catalogs.ready else None
             version = (current.version + 1) if current else 1
             started = time.perf_counter()
-            catalog = await reflect.load_catalog(self.dsn, self.settings.schemas, version)
+            catalog = await self._load(version)
             # built off the event loop, then swapped together with its catalog (no await between)
             schema = await asyncio.to_thread(build_schema, catalog, self.settings)
             self.catalogs.swap(catalog)
