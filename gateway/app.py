@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from . import bootstrap, errors, keys, reflect
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
+from .admin.tables import ROUTES as TABLE_ROUTES
 from .auth import Authenticator
 from .catalog import Catalog, CatalogHolder
 from .errors import GatewayError
@@ -168,7 +169,7 @@ def create_app(settings: Settings) -> Starlette:
                 await read_pool.close()
 
     routes: list[Any] = [Route("/health", health), Route("/ready", ready), *REST_ROUTES, *GRAPHQL_ROUTES,
-                         Mount("/api/database", routes=ADMIN_ROUTES)]
+                         Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
     middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                              allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={
