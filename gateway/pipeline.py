@@ -7,6 +7,10 @@ Out: a ``Result``: the JSON body text PostgreSQL built, the total and the row
 
 Both front ends call ``run`` (one transaction per request) or ``run_in`` (inside
 a transaction the caller holds, as GraphQL does for a multi-field operation).
+
+Inside the transaction: the search_path for a schema other than public, the one
+statement, then the checks that must roll the work back (single object: exactly
+one row; ``max-affected``), and for planned/estimated counts the EXPLAIN.
 """
 
 from __future__ import annotations
@@ -52,8 +56,27 @@ async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.
     return await _execute(tx, planned, sql.statement(planned), req, settings)
 
 
+# PostgREST puts the request's schema first on the search path (then public), so function
+# bodies and triggers that name objects without a schema find the ones beside them
+SEARCH_PATH = "SELECT set_config('search_path', $1, true)"
+
+
+def search_path(schema: str) -> str | None:
+    """The search_path a request in ``schema`` needs; None when the database default (public) serves."""
+    if schema == "public":
+        return None
+    return '"' + schema.replace('"', '""') + '", public'
+
+
+def _schema(shape: plan.Shape) -> str:
+    return shape.rel.schema if isinstance(shape, plan.ReadPlan) else shape.schema
+
+
 async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req: rq.Request,
                    settings: Settings) -> Result:
+    path = search_path(_schema(planned.shape))
+    if path is not None:  # one more round trip, only for schemas other than public
+        await tx.execute(SEARCH_PATH, path)
     row = await tx.fetchrow(stmt)
     assert row is not None  # the statement is an aggregate: always one row
     total, page_rows, body, inserted = row["total"], int(row["page_rows"]), row["body"], row["inserted"]

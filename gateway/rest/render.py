@@ -2,16 +2,23 @@
 
 In:  the parsed request (``rest.parse.ParsedRequest``) and the pipeline ``Result``.
 Out: a Starlette ``Response``. The body is PostgreSQL's JSON text, passed
-     through unchanged.
+     through unchanged (``Accept: text/csv`` is the one format converted here).
 
 Status and header rules follow postgrest-semantics §5, §7, §8 and the InsForge
 decisions (insforge-behavior §7): records reads always carry X-Total-Count and a
 numeric Content-Range total; 206/416 only follow an explicit ``Prefer: count``;
-POST without ``return=representation`` answers 201 with ``[]``.
+a POST with no Prefer at all answers 201 with ``[]`` (``return=minimal``: no body;
+PUT: 204).
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
+from typing import Any
+
+import orjson
 from starlette.responses import Response
 
 from .. import errors
@@ -22,6 +29,7 @@ from .parse import ParsedRequest
 
 JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
 VARY = "Accept, Prefer, Range"
 
 
@@ -32,9 +40,19 @@ def content_range(offset: int, rows: int, total: int | None) -> str:
     return f"{offset}-{offset + rows - 1}/{total_text}"
 
 
+def _honoured(parsed: ParsedRequest) -> rq.Prefer:
+    """The Prefer tokens this kind of request acts on: only those are echoed in Preference-Applied."""
+    prefer, req = parsed.prefer, parsed.request
+    if isinstance(req, rq.Insert):
+        return prefer
+    if isinstance(req, rq.Update | rq.Delete):
+        return dataclasses.replace(prefer, resolution=None, missing_default=False)
+    return dataclasses.replace(prefer, return_=None, resolution=None, missing_default=False)
+
+
 def _headers(parsed: ParsedRequest, extra: dict[str, str] | None = None) -> dict[str, str]:
     headers = {"Vary": VARY}
-    applied = parsed.prefer.applied()
+    applied = _honoured(parsed).applied()
     if applied:
         headers["Preference-Applied"] = applied
     if extra:
@@ -43,8 +61,34 @@ def _headers(parsed: ParsedRequest, extra: dict[str, str] | None = None) -> dict
 
 
 def _body(parsed: ParsedRequest, text: str | None) -> tuple[bytes, str]:
+    if parsed.accept == "csv":
+        return csv_body(text or "[]"), CSV
     media = OBJECT if parsed.accept == "object" else JSON
     return (text or ("{}" if parsed.accept == "object" else "[]")).encode(), media
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+
+
+def csv_body(text: str) -> bytes:
+    """``Accept: text/csv``: a header line and one line per row, from PostgreSQL's JSON array.
+
+    CSV is the one format PostgreSQL does not build for us, so only here the rows are decoded.
+    """
+    rows = orjson.loads(text)
+    rows = [rows] if isinstance(rows, dict) else rows
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = list(rows[0]) if rows and isinstance(rows[0], dict) else []
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow([_cell(row.get(k)) for k in keys] if isinstance(row, dict) else [_cell(row)])
+    return out.getvalue().encode()
 
 
 def read(parsed: ParsedRequest, result: Result) -> Response:
@@ -70,16 +114,16 @@ def read(parsed: ParsedRequest, result: Result) -> Response:
 
 
 def write(parsed: ParsedRequest, result: Result, location: str | None = None) -> Response:
-    """POST/PATCH/DELETE on a table or view."""
+    """POST/PUT/PATCH/DELETE on a table or view (postgrest-semantics §7, insforge-behavior §7)."""
     req = parsed.request
     rows = result.page_rows
     want_rows = bool(getattr(req, "return_rows", False)) or parsed.accept == "object"
     counted = rows if getattr(req, "count", None) else None
     if isinstance(req, rq.Insert):
+        headers = _headers(parsed, {"Content-Range": f"*/{'*' if counted is None else counted}"})
         status = 201
         if req.resolution == "merge-duplicates" and rows > 0 and result.inserted == 0:
-            status = 200  # every row was an update
-        headers = _headers(parsed, {"Content-Range": f"*/{'*' if counted is None else counted}"})
+            status = 200  # every row was an update (PUT: the row was replaced)
         if parsed.prefer.return_ == "headers-only":
             if location:
                 headers["Location"] = location
@@ -87,11 +131,12 @@ def write(parsed: ParsedRequest, result: Result, location: str | None = None) ->
         if want_rows:
             body, media = _body(parsed, result.body)
             return Response(body, status, headers=headers, media_type=media)
+        if req.put or parsed.prefer.return_ == "minimal":
+            return Response(b"", 204 if req.put else status, headers=headers)
+        # no Prefer at all: InsForge answers 201 with an empty array, which both SDKs expect
         return Response(b"[]", status, headers=headers, media_type=JSON)
-    if isinstance(req, rq.Update):
-        cr = content_range(0, rows, counted)
-    else:
-        cr = f"*/{'*' if counted is None else counted}"
+    # PATCH reports the range of the rows it touched; DELETE, like POST, only a count
+    cr = content_range(0, rows, counted) if isinstance(req, rq.Update) else f"*/{'*' if counted is None else counted}"
     headers = _headers(parsed, {"Content-Range": cr})
     if not want_rows:
         return Response(b"", 204, headers=headers)
@@ -105,13 +150,13 @@ def call(parsed: ParsedRequest, result: Result) -> Response:
         return Response(b"", 204, headers=_headers(parsed))
     if result.kind == "rows":
         return read(parsed, result)
-    headers = _headers(parsed, {"Content-Range": content_range(0, 1, 1 if getattr(parsed.request, "count", None)
-                                                               else None)})
-    if getattr(parsed.request, "head", False):
-        return Response(b"", 200, headers=headers, media_type=JSON)
+    counted = result.page_rows if getattr(parsed.request, "count", None) else None
+    headers = _headers(parsed, {"Content-Range": content_range(0, result.page_rows, counted)})
     media = OBJECT if parsed.accept == "object" else JSON
+    if getattr(parsed.request, "head", False):
+        return Response(b"", 200, headers=headers, media_type=media)
     return Response((result.body or "null").encode(), 200, headers=headers, media_type=media)
 
 
 def error(exc: GatewayError) -> Response:
-    return Response(exc.to_json(), exc.status, headers=exc.headers or None, media_type=JSON)
+    return Response(exc.to_json(), exc.status, headers={"Vary": VARY, **exc.headers}, media_type=JSON)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import quote
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import errors, pipeline
 from .. import request as rq
+from ..catalog import Catalog
 from ..execute import RequestContext
 from . import render
 from .parse import ParsedRequest, parse_records, parse_rpc
@@ -41,24 +43,48 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _with_schema(parsed: ParsedRequest) -> rq.Request:
+def _with_schema(parsed: ParsedRequest) -> ParsedRequest:
+    """The profile (``?schema=``, Accept-/Content-Profile) becomes the request target's schema."""
     req = parsed.request
     if parsed.schema and req.target.schema != parsed.schema:
         req = dataclasses.replace(req, target=rq.Target(req.target.name, parsed.schema))
-    return req
+    return dataclasses.replace(parsed, request=req)
 
 
-def _location(request: Request, parsed: ParsedRequest, result: pipeline.Result) -> str | None:
-    """``Location: /table?pk=eq.v`` for return=headers-only, when one row went into a table with a PK."""
-    gw = request.app.state.gateway
+def _headers_only(parsed: ParsedRequest, catalog: Catalog) -> rq.Request:
+    """``return=headers-only`` on POST: ask for the new rows' primary key, to build ``Location``."""
     req = parsed.request
-    if not isinstance(req, rq.Insert) or result.page_rows != 1 or len(req.rows) != 1:
+    if not isinstance(req, rq.Insert) or parsed.prefer.return_ != "headers-only":
+        return req
+    table = catalog.table(req.target.name, req.target.schema)
+    if table is None or not table.primary_key:
+        return req
+    pk = tuple(rq.SelectColumn(rq.FieldRef(name)) for name in table.primary_key)
+    return dataclasses.replace(req, returning=pk, return_rows=True)
+
+
+def _location(parsed: ParsedRequest, result: pipeline.Result) -> str | None:
+    """``Location: /table?pk=eq.v`` when exactly one row went into a table with a primary key."""
+    req = parsed.request
+    if parsed.prefer.return_ != "headers-only" or result.page_rows != 1 or not result.body:
         return None
-    table = gw.catalogs.get().table(req.target.name, req.target.schema)
-    if table is None or not table.primary_key or any(k not in req.rows[0] for k in table.primary_key):
+    rows = orjson.loads(result.body)  # one row of key columns: cheap to decode
+    if not isinstance(rows, list) or len(rows) != 1 or not isinstance(rows[0], dict):
         return None
-    query = "&".join(f"{quote(k)}=eq.{quote(str(req.rows[0][k]))}" for k in table.primary_key)
-    return f"/{req.target.name}?{query}"
+    query = "&".join(f"{quote(k)}=eq.{quote(str(v))}" for k, v in rows[0].items())
+    return f"/{quote(req.target.name)}?{query}"
+
+
+def _options(request: Request, catalog: Catalog, name: str) -> Response:
+    """``Allow``: the methods the table or view permits; answered from the catalog, no transaction."""
+    wanted = request.query_params.get("schema") or request.headers.get("accept-profile")
+    table = catalog.table(name, wanted if wanted in catalog.schemas else None)
+    if table is None:
+        raise errors.table_not_found(name)
+    allowed = ["OPTIONS", "GET", "HEAD"]
+    allowed += [m for m, ok in (("POST", table.insertable), ("PUT", table.insertable and table.updatable),
+                                ("PATCH", table.updatable), ("DELETE", table.deletable)) if ok]
+    return Response(b"", 200, headers={"Allow": ",".join(allowed), "Vary": render.VARY})
 
 
 async def records(request: Request) -> Response:
@@ -66,15 +92,15 @@ async def records(request: Request) -> Response:
     method = request.method
     name = request.path_params["table"]
     if method == "OPTIONS":
-        return Response(b"", 200, headers={"Allow": "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"})
+        return _options(request, gw.catalogs.get(), name)
     identity = await gw.auth.identify(request.headers)
     body = b"" if method in READ_METHODS else await read_body(request, gw.settings.max_body_bytes)
-    parsed = parse_records(method, name, request.url.query, request.headers, body)
+    parsed = _with_schema(parse_records(method, name, request.url.query, request.headers, body))
     ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
-    result = await pipeline.run(gw, identity, _with_schema(parsed), ctx)
+    result = await pipeline.run(gw, identity, _headers_only(parsed, gw.catalogs.get()), ctx)
     if method in READ_METHODS:
         return render.read(parsed, result)
-    return render.write(parsed, result, _location(request, parsed, result))
+    return render.write(parsed, result, _location(parsed, result))
 
 
 async def rpc(request: Request) -> Response:
@@ -82,9 +108,10 @@ async def rpc(request: Request) -> Response:
     method = request.method
     identity = await gw.auth.identify(request.headers)
     body = b"" if method in READ_METHODS else await read_body(request, gw.settings.max_body_bytes)
-    parsed = parse_rpc(method, request.path_params["function"], request.url.query, request.headers, body)
+    parsed = _with_schema(parse_rpc(method, request.path_params["function"], request.url.query, request.headers,
+                                    body))
     ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
-    result = await pipeline.run(gw, identity, _with_schema(parsed), ctx)
+    result = await pipeline.run(gw, identity, parsed.request, ctx)
     return render.call(parsed, result)
 
 
