@@ -66,6 +66,7 @@ class RequestContext:
     path: str = "/"  # request.path
     read_only: bool = False  # BEGIN ... READ ONLY
     headers: str | None = None  # request.headers as JSON text, when wanted
+    search_path: str | None = None  # search_path for the transaction; None: the database default
 
 
 def _literal(value: str) -> str:
@@ -95,6 +96,8 @@ def setup_sql(identity: Identity, ctx: RequestContext, statement_timeout_ms: int
     ]
     if ctx.headers is not None:
         sets.append(f"set_config('request.headers', {_literal(ctx.headers)}, true)")
+    if ctx.search_path is not None:
+        sets.append(f"set_config('search_path', {_literal(ctx.search_path)}, true)")
     return f"BEGIN ISOLATION LEVEL READ COMMITTED{mode}; SELECT {', '.join(sets)}"
 
 
@@ -178,7 +181,7 @@ class Executor:
         (for admin work on system tables); the claims are still set.
         """
         async with self._connection(ctx.read_only) as conn:
-            tx = Transaction(conn, identity, rules)
+            tx = Transaction(conn, identity, rules, ctx.search_path)
             try:
                 await conn.execute(setup_sql(identity, ctx, self.settings.statement_timeout_ms, as_owner))
             except Exception as exc:
@@ -207,10 +210,11 @@ class Transaction:
     """A connection inside ``Executor.transaction``; errors come out as GatewayError."""
 
     def __init__(self, conn: asyncpg.Connection, identity: Identity,
-                 rules: tuple[SqlstateRule, ...]) -> None:
+                 rules: tuple[SqlstateRule, ...], search_path: str | None = None) -> None:
         self.conn = conn
         self.identity = identity
         self.rules = rules
+        self.search_path = search_path  # what the transaction's setup set (None: the default)
         self.discard = False
 
     def rollback_on_exit(self) -> None:

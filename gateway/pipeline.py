@@ -15,6 +15,7 @@ one row; ``max-affected``), and for planned/estimated counts the EXPLAIN.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +47,9 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     catalog = gw.catalogs.get()
     planned = plan.plan(req, catalog, gw.settings)  # planning errors never take a connection
     stmt = sql.statement(planned)
+    path = search_path(_schema(planned.shape))
+    if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
+        ctx = dataclasses.replace(ctx, search_path=path)
     async with gw.executor.transaction(identity, ctx) as tx:
         return await _execute(tx, planned, stmt, req, gw.settings)
 
@@ -75,8 +79,9 @@ def _schema(shape: plan.Shape) -> str:
 async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req: rq.Request,
                    settings: Settings) -> Result:
     path = search_path(_schema(planned.shape))
-    if path is not None:  # one more round trip, only for schemas other than public
-        await tx.execute(SEARCH_PATH, path)
+    if path != tx.search_path:  # a transaction opened for another schema (GraphQL over several)
+        await tx.execute(SEARCH_PATH, path or "public")
+        tx.search_path = path
     row = await tx.fetchrow(stmt)
     assert row is not None  # the statement is an aggregate: always one row
     total, page_rows, body, inserted = row["total"], int(row["page_rows"]), row["body"], row["inserted"]
