@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from . import bootstrap, errors, keys, reflect
+from . import bootstrap, errors, guard, keys, observe, openapi, reflect
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
@@ -168,10 +168,16 @@ def create_app(settings: Settings) -> Starlette:
             if read_pool is not None:
                 await read_pool.close()
 
-    routes: list[Any] = [Route("/health", health), Route("/ready", ready), *REST_ROUTES, *GRAPHQL_ROUTES,
-                         Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
-    middleware = [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
-                             allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600)]
+    observer = observe.Observer(settings)
+    # openapi before the /api/database mount, which would otherwise take every path under it
+    routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
+                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
+    # outermost first: the observer logs and counts everything, the guard's refusals included;
+    # CORS sits outside the guard so refusals still carry CORS headers
+    middleware = [observer.middleware,
+                  Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                             allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600),
+                  Middleware(guard.Guard, settings=settings)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={
         GatewayError: on_gateway_error, HTTPException: on_http_error, Exception: on_unexpected})
 
@@ -179,5 +185,5 @@ def create_app(settings: Settings) -> Starlette:
 def create_app_from_env() -> Starlette:
     """uvicorn factory: settings from the environment."""
     settings = settings_mod.load()
-    logging.basicConfig(level=settings.log_level.upper())
+    observe.configure_logging(settings)
     return create_app(settings)

@@ -74,6 +74,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest JSON request body, in bytes (413 beyond)."),
     Setting("max_upload_bytes", "GATEWAY_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, _int,
             "Largest multipart upload (import, bulk upsert), in bytes."),
+    Setting("max_headers", "GATEWAY_MAX_HEADERS", 100, _int, "Most header fields in a request (431 beyond)."),
+    Setting("max_header_bytes", "GATEWAY_MAX_HEADER_BYTES", 32768, _int,
+            "Largest total size of a request's headers, in bytes (431 beyond)."),
+    Setting("max_target_bytes", "GATEWAY_MAX_TARGET_BYTES", 16384, _int,
+            "Longest path plus query string, in bytes (414 beyond)."),
     Setting("max_rows", "GATEWAY_MAX_ROWS", 1000, _int, "Largest `limit` a read may ask for."),
     Setting("default_limit", "GATEWAY_DEFAULT_LIMIT", 100, _int, "Rows per read when `limit` is absent."),
     Setting("cors_origins", "GATEWAY_CORS_ORIGINS", ("*",), _list,
@@ -109,6 +114,9 @@ class Settings:
     statement_timeout_ms: int = 30000
     max_body_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_headers: int = 100
+    max_header_bytes: int = 32768
+    max_target_bytes: int = 16384
     max_rows: int = 1000
     default_limit: int = 100
     cors_origins: tuple[str, ...] = ("*",)

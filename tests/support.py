@@ -59,11 +59,13 @@ def settings_for(pg_url: str, schemas: tuple[str, ...] = ("public",), **override
 
 
 @contextlib.asynccontextmanager
-async def running_app(pg_url: str, schemas: tuple[str, ...] = ("public",), **overrides: Any,
+async def running_app(pg_url: str, schemas: tuple[str, ...] = ("public",), *,
+                      client: tuple[str, int] = ("127.0.0.1", 123), **overrides: Any,
                       ) -> AsyncIterator[Running]:
+    """The full app (every route and middleware app.py mounts), its lifespan run, and a client."""
     settings = settings_for(pg_url, schemas, **overrides)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield Running(client, app.state.gateway, settings)

@@ -79,7 +79,7 @@ def bodies(response: object) -> list[str]:
 
 
 async def test_a_user_sees_only_their_own_rows(gw: Running, notes: None) -> None:
-    r = await gw.client.get(f"/api/database/records/notes", headers=gw.user("alice"))
+    r = await gw.client.get("/api/database/records/notes", headers=gw.user("alice"))
     assert r.status_code == 200
     assert bodies(r) == ["a1", "a2"]
     r = await gw.client.get("/api/database/records/notes", headers=gw.user("bob"))
