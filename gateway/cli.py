@@ -2,7 +2,8 @@
 
 In:  the command line (argparse) and the environment (through ``settings.load``).
 Out: ``serve`` runs the HTTP server (uvicorn) and, without ``DATABASE_URL``, the embedded
-     PostgreSQL around it; ``token`` prints a signed JWT. Each subcommand is one row of
+     PostgreSQL around it; ``token`` prints a signed JWT; ``export``, ``import`` and
+     ``bulk-upsert`` run the admin endpoints' code (``admincli``). Each subcommand is one row of
      ``COMMANDS``.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 
-from . import keys
+from . import admincli, keys
 from . import settings as settings_module
 from .auth import anon_key, sign_token
 from .identity import ROLES
@@ -144,8 +145,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("serve", "run the HTTP server (and the embedded PostgreSQL without DATABASE_URL)",
             _serve_arguments, serve),
     Command("token", "print a signed JWT for a role and subject", _token_arguments, token),
-    # The admin operations' command-line forms (export, import, bulk-upsert) are added here as
-    # further rows, each running the same code as its HTTP endpoint.
+    # The admin endpoints' command-line forms (gateway.admincli): the same code, with a progress bar.
+    Command("export", "write a SQL (or JSON) export of tables to stdout",
+            admincli.export_arguments, admincli.export),
+    Command("import", "run a SQL file (an export) in one transaction",
+            admincli.import_arguments, admincli.import_),
+    Command("bulk-upsert", "insert or update a table's rows from a CSV or JSON file",
+            admincli.bulk_upsert_arguments, admincli.bulk_upsert),
 )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from . import rawsql
 from .exportsql import ident
 
 STAGING = "gateway_bulk_upload"
+PROGRESS_ROWS = 1000  # records per progress report while they are copied to the staging table
 
 
 @dataclass(frozen=True)
@@ -175,13 +177,24 @@ def write_sql(upload: Upload, group: int) -> list[str]:
             f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = s.{key}) ORDER BY rn {on_conflict}"]
 
 
-async def run(conn: asyncpg.Connection, upload: Upload) -> dict[str, Any]:
-    """Steps 1-3 above; call inside an executor transaction."""
+def _reported(rows: list[tuple[Any, ...]], progress: Callable[[int], None]) -> Iterator[tuple[Any, ...]]:
+    """``rows`` as COPY consumes them, telling ``progress`` every ``PROGRESS_ROWS`` records."""
+    for start in range(0, len(rows), PROGRESS_ROWS):
+        chunk = rows[start:start + PROGRESS_ROWS]
+        yield from chunk
+        progress(len(chunk))
+
+
+async def run(conn: asyncpg.Connection, upload: Upload,
+              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Steps 1-3 above; call inside an executor transaction. ``progress`` (optional) is told the
+    records copied to the staging table (step 1), in steps."""
     staged = ", ".join(f"c{i} text" for i in range(len(upload.columns)))
     await conn.execute(f"CREATE TEMP TABLE {STAGING} (rn int, grp int, {staged}) ON COMMIT DROP")
     # explicit columns: asyncpg caches the shape it reads per column list, and the staging table's
     # shape differs between uploads
-    await conn.copy_records_to_table(STAGING, records=upload.rows,
+    records = upload.rows if progress is None else _reported(upload.rows, progress)
+    await conn.copy_records_to_table(STAGING, records=records,
                                      columns=["rn", "grp", *(f"c{i}" for i in range(len(upload.columns)))])
     sql, params = _check_sql(upload)
     bad = await conn.fetchrow(sql, *params)

@@ -19,7 +19,7 @@ load), RLS, policies and triggers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -98,20 +98,23 @@ async def describe(conn: asyncpg.Connection, req: ExportRequest, schema: str) ->
                                req.include_functions)
 
 
-async def sql_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Schema) -> AsyncIterator[str]:
-    """The SQL script, in pieces (one per statement group or INSERT batch)."""
+async def sql_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Schema,
+                     progress: Callable[[int], None] | None = None) -> AsyncIterator[str]:
+    """The SQL script, in pieces (one per statement group or INSERT batch); ``progress`` is told
+    the rows of each batch."""
     yield q.header(meta, req.include_data)
     for chunk in q.before_data(meta):
         yield chunk
     if req.include_data:
         for table in meta.tables:
-            async for chunk in _inserts(conn, table, req.row_limit):
+            async for chunk in _inserts(conn, table, req.row_limit, progress):
                 yield chunk
     for chunk in q.after_data(meta):
         yield chunk
 
 
-async def _inserts(conn: asyncpg.Connection, table: q.TableDef, limit: int | None) -> AsyncIterator[str]:
+async def _inserts(conn: asyncpg.Connection, table: q.TableDef, limit: int | None,
+                   progress: Callable[[int], None] | None = None) -> AsyncIterator[str]:
     columns = table.insert_columns
     if not columns:
         return
@@ -120,14 +123,20 @@ async def _inserts(conn: asyncpg.Connection, table: q.TableDef, limit: int | Non
     async for record in conn.cursor(q.rows_as_sql_query(table, limit), prefetch=CURSOR_PREFETCH):
         batch.append(record[0])
         if len(batch) == ROWS_PER_INSERT:
+            if progress is not None:
+                progress(len(batch))
             yield head + ",\n".join(batch) + ";\n"
             batch = []
     if batch:
+        if progress is not None:
+            progress(len(batch))
         yield head + ",\n".join(batch) + ";\n"
 
 
-async def json_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Schema) -> AsyncIterator[str]:
-    """The JSON document ``{table: {columns, primaryKey, indexes, foreignKeys, ..., rows}}``, in pieces."""
+async def json_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Schema,
+                      progress: Callable[[int], None] | None = None) -> AsyncIterator[str]:
+    """The JSON document ``{table: {columns, primaryKey, indexes, foreignKeys, ..., rows}}``, in pieces;
+    ``progress`` is told each row."""
     yield "{"
     for n, table in enumerate(meta.tables):
         described = orjson.dumps(q.table_document(table)).decode()
@@ -136,6 +145,8 @@ async def json_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Sche
             first = True
             async for record in conn.cursor(q.rows_as_json_query(table, req.row_limit),
                                             prefetch=CURSOR_PREFETCH):
+                if progress is not None:
+                    progress(1)
                 yield ("" if first else ",") + record[0]
                 first = False
         yield "]}"
@@ -148,7 +159,10 @@ async def json_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Sche
     yield "}"
 
 
-async def content_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Schema) -> AsyncIterator[str]:
+async def content_chunks(conn: asyncpg.Connection, req: ExportRequest, meta: q.Schema,
+                         progress: Callable[[int], None] | None = None) -> AsyncIterator[str]:
+    """The export's content in ``req.format``; ``progress`` (optional) is told how many more rows
+    were read each time a batch of them is."""
     source = sql_chunks if req.format == "sql" else json_chunks
-    async for chunk in source(conn, req, meta):
+    async for chunk in source(conn, req, meta, progress):
         yield chunk

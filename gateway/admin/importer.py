@@ -13,6 +13,7 @@ does); tables in protected schemas are never truncated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +53,9 @@ def read_file(filename: str, data: bytes) -> ImportFile:
 
 
 async def run(conn: asyncpg.Connection, upload: ImportFile, truncate: bool, identity: Identity,
-              schema: str) -> dict[str, Any]:
-    """Truncate (optionally), then every statement in order; call inside an executor transaction."""
+              schema: str, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Truncate (optionally), then every statement in order; call inside an executor transaction.
+    ``progress`` (optional) is told each statement done."""
     await conn.fetchrow(SEARCH_PATH_SQL, schema)
     if truncate:
         candidates = [f"{ident(s or schema)}.{ident(n)}" for s, n in upload.tables if not sqlguard.protected(s)]
@@ -68,6 +70,8 @@ async def run(conn: asyncpg.Connection, upload: ImportFile, truncate: bool, iden
             raise failed(exc, identity, number, text) from exc
         if status.startswith("INSERT "):
             rows += int(status.rsplit(" ", 1)[-1])
+        if progress is not None:
+            progress(1)
     await conn.execute(rawsql.CLEANUP_SQL)
     names = list(dict.fromkeys(name for _, name in upload.tables))
     return {"filename": upload.filename, "fileSize": upload.size, "tables": names, "rowsImported": rows,
