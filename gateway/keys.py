@@ -82,11 +82,13 @@ def _write_new(path: Path, keys: dict[str, str], replace_existing: bool) -> bool
 
 def _stored_keys(path: Path) -> dict[str, str]:
     """The keys file's contents, generating and writing whatever is missing or unusable."""
+    # decided before reading: a file that appears after this check (a concurrent first start)
+    # is never replaced, since the link below then fails and its keys are read instead
+    existed = path.exists()
     stored = _read(path)
     missing = [field for field, (_, valid) in GENERATED.items() if not valid(stored.get(field))]
     if not missing:
         return stored
-    existed = path.exists()
     updated = dict(stored)
     for field in missing:
         updated[field] = GENERATED[field][0]()

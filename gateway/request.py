@@ -63,7 +63,8 @@ class Filter:
 
     field: FieldRef  # the column (with JSON path) the predicate tests
     op: FilterOp  # operator name, as in the URL
-    value: Any  # str for scalar ops; tuple[str, ...] for ``in`` and (any)/(all); for ``is``: null/not_null/true/false/unknown
+    # str for scalar ops; tuple[str, ...] for ``in`` and (any)/(all); for ``is``: null/not_null/true/false/unknown
+    value: Any
     negate: bool = False  # ``not.`` prefix
     modifier: Literal["any", "all"] | None = None  # ``eq(any)``: value is a tuple
     language: str | None = None  # full-text search configuration, ``fts(english)``
