@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
@@ -84,6 +86,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     settings = resolved_settings(host=args.host, port=args.port, workers=args.workers)
     embedded = None
+    metrics_dir: str | None = None
     try:
         if settings.database_url:
             database = "DATABASE_URL"
@@ -94,6 +97,10 @@ def serve(args: argparse.Namespace) -> int:
             settings = replace(settings, database_url=embedded.url)
             database = f"embedded PostgreSQL in {embedded.pgdata}"
         os.environ.update(worker_environment(settings))
+        if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # several workers: /metrics adds up every worker's figures from files in this folder
+            metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         print(banner(settings, database), flush=True)
 
         import uvicorn
@@ -114,6 +121,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
