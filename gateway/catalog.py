@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # Coarse type families: how the planner validates values and GraphQL maps scalars.
 TypeCategory = Literal[
@@ -190,6 +190,8 @@ class Catalog:
     version: int = 0  # increases with every reload (caches key on it)
     relationships: Mapping[tuple[str, str], tuple[Relationship, ...]] = field(
         default_factory=dict, compare=False, repr=False)
+    # work derived from this snapshot (plans of repeated reads): dropped with the snapshot on reload
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.relationships:

@@ -45,8 +45,7 @@ class Result:
 async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext) -> Result:
     """Plan and run ``req`` in its own transaction as ``identity``."""
     catalog = gw.catalogs.get()
-    planned = plan.plan(req, catalog, gw.settings)  # planning errors never take a connection
-    stmt = sql.statement(planned)
+    planned, stmt = prepare(req, catalog, gw.settings)  # planning errors never take a connection
     path = search_path(_schema(planned.shape))
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
@@ -56,8 +55,27 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
 
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
     """Plan and run ``req`` inside a transaction the caller holds."""
+    planned, stmt = prepare(req, catalog, settings)
+    return await _execute(tx, planned, stmt, req, settings)
+
+
+MEMO_SIZE = 4096  # reads remembered per catalog snapshot
+
+
+def prepare(req: rq.Request, catalog: Catalog, settings: Settings) -> tuple[plan.Planned, Statement]:
+    """The plan and statement of ``req``. A read (hashable, values included) is planned once per
+    catalog snapshot: the same read against the same catalog always plans the same."""
+    if isinstance(req, rq.Read):
+        hit = catalog.memo.get(req)
+        if hit is not None:
+            return hit
     planned = plan.plan(req, catalog, settings)
-    return await _execute(tx, planned, sql.statement(planned), req, settings)
+    prepared = planned, sql.statement(planned)
+    if isinstance(req, rq.Read):
+        if len(catalog.memo) >= MEMO_SIZE:
+            catalog.memo.clear()
+        catalog.memo[req] = prepared
+    return prepared
 
 
 # PostgREST puts the request's schema first on the search path (then public), so function

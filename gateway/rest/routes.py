@@ -10,9 +10,11 @@ shared ``pipeline.run``. Nothing here knows SQL.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from urllib.parse import quote
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -87,6 +89,21 @@ def _options(request: Request, catalog: Catalog, name: str) -> Response:
     return Response(b"", 200, headers={"Allow": ",".join(allowed), "Vary": render.VARY})
 
 
+# the headers the parser reads for a read; everything else cannot change a GET's parse
+_READ_HEADERS = frozenset({b"accept", b"prefer", b"range", b"range-unit", b"accept-profile"})
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_read(method: str, name: str, query: str, headers: tuple[tuple[bytes, bytes], ...]) -> ParsedRequest:
+    """A GET/HEAD parse, remembered: the same URL and headers always parse the same (values included)."""
+    return _with_schema(parse_records(method, name, query, Headers(raw=list(headers)), b""))
+
+
+def parse_read(request: Request, name: str) -> ParsedRequest:
+    raw = tuple((k, v) for k, v in request.headers.raw if k in _READ_HEADERS)
+    return _parse_read(request.method, name, request.url.query, raw)
+
+
 async def records(request: Request) -> Response:
     gw = request.app.state.gateway
     method = request.method
@@ -94,8 +111,11 @@ async def records(request: Request) -> Response:
     if method == "OPTIONS":
         return _options(request, gw.catalogs.get(), name)
     identity = await gw.auth.identify(request.headers)
-    body = b"" if method in READ_METHODS else await read_body(request, gw.settings.max_body_bytes)
-    parsed = _with_schema(parse_records(method, name, request.url.query, request.headers, body))
+    if method in READ_METHODS:
+        parsed = parse_read(request, name)
+    else:
+        body = await read_body(request, gw.settings.max_body_bytes)
+        parsed = _with_schema(parse_records(method, name, request.url.query, request.headers, body))
     ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
     result = await pipeline.run(gw, identity, _headers_only(parsed, gw.catalogs.get()), ctx)
     if method in READ_METHODS:
