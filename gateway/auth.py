@@ -111,12 +111,12 @@ def invalid_anon_key() -> GatewayError:
 
 
 def require_admin(identity: Identity) -> Identity:
-    """Pass admins through; 401 for anonymous callers, 403 for signed-in users."""
+    """Pass admins through; any other valid credential (a user or the anon key) is a 403.
+
+    A missing or invalid credential never gets here: it is a 401 before.
+    """
     if identity.is_admin:
         return identity
-    if identity.anonymous:
-        raise GatewayError(401, "AUTH_UNAUTHORIZED", "Admin access required",
-                           headers={"WWW-Authenticate": "Bearer"})
     raise forbidden("Admin access required")
 
 
@@ -309,7 +309,7 @@ class Authenticator:
         return await self._identify(headers, "No token provided")
 
     async def identify_admin(self, headers: Mapping[str, str]) -> Identity:
-        """Like ``identify``, but only admins pass: 401 none/invalid/anon, 403 a signed-in user."""
+        """Like ``identify``, but only admins pass: 401 none/invalid, 403 a user or the anon key."""
         return require_admin(await self._identify(headers, "No admin token provided"))
 
     async def _identify(self, headers: Mapping[str, str], missing: str) -> Identity:

@@ -342,8 +342,8 @@ def test_a_missing_or_short_secret_is_refused_at_start(secret: str | None) -> No
 ADMIN_CASES: list[tuple[str, dict[str, str], int, str, str]] = [
     # (case, headers, status, error, message); status 200 means the admin identity comes back
     ("nothing", {}, 401, "AUTH_INVALID_CREDENTIALS", "No admin token provided"),
-    ("opaque_anon_key", bearer(opaque_anon_key(SECRET)), 401, "AUTH_UNAUTHORIZED", "Admin access required"),
-    ("anon_jwt", bearer(anon_key(SECRET)), 401, "AUTH_UNAUTHORIZED", "Admin access required"),
+    ("opaque_anon_key", bearer(opaque_anon_key(SECRET)), 403, "FORBIDDEN", "Admin access required"),
+    ("anon_jwt", bearer(anon_key(SECRET)), 403, "FORBIDDEN", "Admin access required"),
     ("invalid_token", bearer("garbage"), 401, "AUTH_UNAUTHORIZED", "Invalid token"),
     ("wrong_api_key", {"x-api-key": "nope"}, 401, "AUTH_INVALID_API_KEY", "Invalid API key"),
     ("user_token", bearer(hs(user())), 403, "FORBIDDEN", "Admin access required"),
@@ -367,7 +367,7 @@ async def test_admin_endpoints_admit_only_api_keys_and_admin_tokens(
 
 
 @pytest.mark.parametrize(("identity", "status"), [
-    (ANON, 401), (Identity("authenticated", {"role": "authenticated"}), 403), (auth.API_KEY_IDENTITY, None)])
+    (ANON, 403), (Identity("authenticated", {"role": "authenticated"}), 403), (auth.API_KEY_IDENTITY, None)])
 def test_require_admin_lets_only_admins_through(identity: Identity, status: int | None) -> None:
     if status is None:
         assert require_admin(identity) is identity

@@ -234,3 +234,17 @@ async def test_cors_exposes_the_count_headers(gw: Running) -> None:
     exposed = r.headers["access-control-expose-headers"].lower()
     for header in ("content-range", "x-total-count", "preference-applied"):
         assert header in exposed
+
+
+@pytest.mark.parametrize("who", ["user", "anon"])
+async def test_admin_endpoints_refuse_users_and_anon_with_403(gw: Running, who: str) -> None:
+    headers = gw.user("alice") if who == "user" else gw.anon
+    for path in ("/api/database/functions", "/api/database/migrations", "/api/database/policies"):
+        r = await gw.client.get(path, headers=headers)
+        assert r.status_code == 403, path
+        assert r.json()["message"] == "Admin access required"
+
+
+async def test_admin_endpoints_without_a_credential_are_401(gw: Running) -> None:
+    r = await gw.client.get("/api/database/functions")
+    assert r.status_code == 401
