@@ -26,8 +26,13 @@ arguments keep their names and are required unless they have a default; overload
 take ``_2``, ``_3``... in argument-count order. ``on_conflict`` without ``update`` means
 ignore the conflicting rows; with ``update`` those columns are overwritten (Hasura).
 
-Objects are built with graphql-core directly: generating Strawberry classes took
-about 1.8 s for 200 tables, graphql-core types about 0.06 s.
+Objects are built with graphql-core directly, not as Strawberry types, for build time
+(200 tables of 9-10 columns and 1-2 FKs, median of 9 builds on the 2-core machine):
+graphql-core 0.26 s; ``strawberry.type``/``strawberry.input`` classes made with ``type()``
+(explicit StrawberryFields, resolved annotations, shared comparison inputs) 5.3 s, 2.7 s
+with the cyclic GC paused; StrawberryObjectDefinitions built directly with pre-resolved
+annotations 3.0 s, 1.1 s with the GC paused, but with 7x the GC-tracked objects (322k vs
+46k; 42 vs 9 MB), so each full collection takes ~350 ms instead of ~80 ms while it lives.
 """
 
 from __future__ import annotations
