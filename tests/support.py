@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 
 from gateway.app import Gateway, create_app
@@ -69,3 +70,38 @@ async def running_app(pg_url: str, schemas: tuple[str, ...] = ("public",), *,
         transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield Running(client, app.state.gateway, settings)
+
+
+ERROR_KEYS = {"error", "message", "statusCode", "nextActions", "code", "details", "hint"}
+
+
+def assert_error(r: httpx.Response, status: int, error: str, code: str | None = None) -> dict[str, Any]:
+    """``r`` is the spec's error body with this status and error (and PostgREST code, when given)."""
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body.keys() >= ERROR_KEYS, body
+    assert (body["statusCode"], body["error"]) == (status, error), body
+    assert body["message"] and body["nextActions"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+async def run_sql(pg_url: str, sql: str) -> None:
+    """Run setup or teardown SQL as the superuser on a connection of its own."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def app_with(pg_url: str, setup_sql: str, schemas: tuple[str, ...], teardown_sql: str | None = None,
+                   **overrides: Any) -> AsyncIterator[Running]:
+    """``running_app`` over the objects ``setup_sql`` creates (before start, so the first catalog has them)."""
+    await run_sql(pg_url, setup_sql)
+    async with running_app(pg_url, schemas, **overrides) as running:
+        yield running
+    if teardown_sql:
+        await run_sql(pg_url, teardown_sql)

@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 import pytest_asyncio
-from support import Running, running_app
+from support import Running, app_with
 
 from gateway.execute import Transaction
 from gateway.graphql import view
@@ -59,12 +59,7 @@ INSERT INTO {SCHEMA}.remarks VALUES (1, 1, 'nice'), (2, 1, 'meh'), (3, 2, 'ok'),
 
 @pytest_asyncio.fixture(scope="module")
 async def gw(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-    finally:
-        await conn.close()
-    async with running_app(pg_url, schemas=(SCHEMA,)) as running:
+    async with app_with(pg_url, FIXTURE, (SCHEMA,)) as running:
         yield running
 
 

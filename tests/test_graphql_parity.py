@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
-from support import Running, running_app
+from support import Running, app_with
 
 SCHEMA = "gql_parity"
 
@@ -40,12 +39,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO anon, authenticated, project_ad
 
 @pytest_asyncio.fixture(scope="module")
 async def gw(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-    finally:
-        await conn.close()
-    async with running_app(pg_url, schemas=(SCHEMA,)) as running:
+    async with app_with(pg_url, FIXTURE, (SCHEMA,)) as running:
         yield running
 
 

@@ -12,11 +12,10 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from support import Running, running_app
+from support import ERROR_KEYS, Running, app_with, assert_error
 
 FIXTURE = """
 drop schema if exists rest_read cascade; drop schema if exists rest_read2 cascade;
@@ -64,20 +63,14 @@ revoke all on rest_read.secret from anon, authenticated, project_admin;
 analyze;
 """
 
-ERROR_KEYS = {"error", "message", "statusCode", "nextActions", "code", "details", "hint"}
 OBJECT = "application/vnd.pgrst.object+json"
 
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-        async with running_app(pg_url, schemas=("rest_read", "rest_read2")) as running:
-            yield running
-        await conn.execute("drop schema rest_read cascade; drop schema rest_read2 cascade")
-    finally:
-        await conn.close()
+    async with app_with(pg_url, FIXTURE, ("rest_read", "rest_read2"),
+                        teardown_sql="drop schema rest_read cascade; drop schema rest_read2 cascade") as running:
+        yield running
 
 
 async def get(app: Running, path: str, headers: dict[str, str] | None = None, method: str = "GET",
@@ -85,16 +78,6 @@ async def get(app: Running, path: str, headers: dict[str, str] | None = None, me
     creds = {"user": app.user(), "anon": app.anon, "admin": app.admin}[who]
     return await app.client.request(method, f"/api/database/records/{path}", headers={**creds, **(headers or {})})
 
-
-def assert_error(r: httpx.Response, status: int, error: str, code: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body.keys() >= ERROR_KEYS, body
-    assert (body["statusCode"], body["error"]) == (status, error), body
-    assert body["message"] and body["nextActions"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def ids(r: httpx.Response, key: str = "id") -> list[Any]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from support import Running, running_app
+from support import ERROR_KEYS, Running, app_with, assert_error
 
 from gateway import plan, sql
 from gateway.rest.parse import parse_records
@@ -49,32 +48,18 @@ grant select on all tables in schema rest_embed to anon, authenticated, project_
 grant insert, update on rest_embed.written to authenticated;
 """
 
-ERROR_KEYS = {"error", "message", "statusCode", "nextActions", "code", "details", "hint"}
 
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-        async with running_app(pg_url, schemas=("rest_embed",)) as running:
-            yield running
-        await conn.execute("drop schema rest_embed cascade")
-    finally:
-        await conn.close()
+    async with app_with(pg_url, FIXTURE, ("rest_embed",),
+                        teardown_sql="drop schema rest_embed cascade") as running:
+        yield running
 
 
 async def get(app: Running, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
     return await app.client.get(f"/api/database/records/{path}", headers={**app.user(), **(headers or {})})
 
-
-def assert_error(r: httpx.Response, status: int, error: str, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body.keys() >= ERROR_KEYS, body
-    assert (body["statusCode"], body["error"], body["code"]) == (status, error, code), body
-    assert body["message"] and body["nextActions"]
-    return body
 
 
 @pytest.mark.parametrize(("path", "expected"), [

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from support import Running, running_app
+from support import ERROR_KEYS, Running, app_with, assert_error
 
 SCHEMA = """
 drop schema if exists rest_write cascade; drop schema if exists rest_write2 cascade;
@@ -69,21 +69,15 @@ insert into pairs values (1, 1, 'one');
 reset search_path;
 """
 
-ERROR_KEYS = {"error", "message", "statusCode", "nextActions", "code", "details", "hint"}
 OBJECT = "application/vnd.pgrst.object+json"
 REPR = {"Prefer": "return=representation"}
 
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(SCHEMA)
-        async with running_app(pg_url, schemas=("rest_write", "rest_write2")) as running:
-            yield running
-        await conn.execute("drop schema rest_write cascade; drop schema rest_write2 cascade")
-    finally:
-        await conn.close()
+    async with app_with(pg_url, SCHEMA, ("rest_write", "rest_write2"),
+                        teardown_sql="drop schema rest_write cascade; drop schema rest_write2 cascade") as running:
+        yield running
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -98,16 +92,6 @@ async def send(app: Running, method: str, path: str, body: Any = None, headers: 
     return await app.client.request(method, f"/api/database/records/{path}", content=content,
                                     headers={**creds, **(headers or {})})
 
-
-def assert_error(r: httpx.Response, status: int, error: str, code: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body.keys() >= ERROR_KEYS, body
-    assert (body["statusCode"], body["error"]) == (status, error), body
-    assert body["message"] and body["nextActions"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 async def rows(pg: asyncpg.Connection, sql: str) -> list[tuple[Any, ...]]:

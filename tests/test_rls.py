@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 import pytest_asyncio
-from support import API_KEY, JWT_SECRET, Running, running_app
+from support import API_KEY, JWT_SECRET, Running, app_with
 
 from gateway.auth import sign_token
 
@@ -56,12 +56,7 @@ GRANT EXECUTE ON FUNCTION {SCHEMA}.whoami() TO anon, authenticated, project_admi
 
 @pytest_asyncio.fixture(scope="module")
 async def gw(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-    finally:
-        await conn.close()
-    async with running_app(pg_url, schemas=(SCHEMA,)) as running:
+    async with app_with(pg_url, FIXTURE, (SCHEMA,)) as running:
         yield running
 
 

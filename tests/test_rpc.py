@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 import pytest_asyncio
-from support import Running, running_app
+from support import ERROR_KEYS, Running, app_with, assert_error
 
 FIXTURE = """
 drop schema if exists rest_rpc cascade; drop schema if exists rest_rpc2 cascade;
@@ -70,20 +70,14 @@ grant select on all tables in schema rest_rpc to anon, authenticated, project_ad
 grant insert on rest_rpc.log to anon, authenticated, project_admin;
 """
 
-ERROR_KEYS = {"error", "message", "statusCode", "nextActions", "code", "details", "hint"}
 OBJECT = "application/vnd.pgrst.object+json"
 
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-        async with running_app(pg_url, schemas=("rest_rpc", "rest_rpc2")) as running:
-            yield running
-        await conn.execute("drop schema rest_rpc cascade; drop schema rest_rpc2 cascade")
-    finally:
-        await conn.close()
+    async with app_with(pg_url, FIXTURE, ("rest_rpc", "rest_rpc2"),
+                        teardown_sql="drop schema rest_rpc cascade; drop schema rest_rpc2 cascade") as running:
+        yield running
 
 
 async def rpc(app: Running, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
@@ -93,16 +87,6 @@ async def rpc(app: Running, method: str, path: str, body: Any = None, headers: d
     return await app.client.request(method, f"/api/database/rpc/{path}", content=content,
                                     headers={**creds, **(headers or {})})
 
-
-def assert_error(r: httpx.Response, status: int, error: str, code: str | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body.keys() >= ERROR_KEYS, body
-    assert (body["statusCode"], body["error"]) == (status, error), body
-    assert body["message"] and body["nextActions"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 @pytest.mark.parametrize(("method", "path", "body", "expected"), [
