@@ -62,7 +62,9 @@ def _insert_rows(shape: WritePlan, payload: ColumnElement[Any]) -> sa.Select[Any
 
 def write_dml(shape: WritePlan) -> Any:
     """The INSERT/UPDATE/DELETE statement (RETURNING is added by ``write_sql``)."""
-    target = sa.table(shape.name, *[sa.column(c) for c in shape.columns], schema=shape.schema)
+    # every column the statement names (written, conflict target, overwritten) is declared on the table
+    named = dict.fromkeys((*shape.columns, *(shape.on_conflict or ()), *shape.update_columns))
+    target = sa.table(shape.name, *[sa.column(c) for c in named], schema=shape.schema)
     payload = sa.cast(bind(shape.payload), pgtype("json")) if shape.payload is not None else None
     rel = Rel(shape.schema, shape.name, "t0", ())
     where = [predicate(w, rel) for w in shape.where]
