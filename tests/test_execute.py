@@ -1,0 +1,81 @@
+"""The executor's setup round trip: every value reaches PostgreSQL exactly as given, whatever it holds."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+import pytest
+
+from gateway import errors
+from gateway.execute import RequestContext, _literal, setup_sql, translate
+from gateway.identity import Identity
+
+NASTY = [
+    "plain",
+    "it's",
+    "back\\slash",
+    "\\'; SELECT pg_sleep(10); --",
+    "'); DROP TABLE x; --",
+    "E'\\\\'",
+    "$$dollar$$",
+    "line\nbreak\ttab",
+    "unicode ✓ 雪 🎉",
+    "\\x27",
+]
+
+
+@pytest.mark.parametrize("conforming", ["on", "off"])
+@pytest.mark.parametrize("value", NASTY)
+async def test_a_literal_reads_back_unchanged_under_either_string_setting(
+        pg: asyncpg.Connection, value: str, conforming: str) -> None:
+    await pg.execute(f"SET standard_conforming_strings = {conforming}")
+    try:
+        assert await pg.fetchval(f"SELECT {_literal(value)}") == value
+    finally:
+        await pg.execute("RESET standard_conforming_strings")
+
+
+def test_a_nul_character_is_refused_with_a_400() -> None:
+    with pytest.raises(errors.GatewayError) as caught:
+        _literal("a\x00b")
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("email", NASTY)
+async def test_the_setup_sets_the_claims_method_and_path_exactly(pg: asyncpg.Connection, email: str) -> None:
+    identity = Identity("authenticated", {"sub": "00000000-0000-0000-0000-000000000001", "email": email})
+    ctx = RequestContext("GET", f"/api/database/records/{email}", read_only=True, search_path='"s p", public')
+    await pg.execute(setup_sql(identity, ctx, 1234))
+    try:
+        claims = orjson.loads(await pg.fetchval("SELECT current_setting('request.jwt.claims')"))
+        assert claims["email"] == email
+        assert await pg.fetchval("SELECT current_setting('request.path')") == f"/api/database/records/{email}"
+        assert await pg.fetchval("SELECT current_user") == "authenticated"
+        assert await pg.fetchval("SHOW statement_timeout") == "1234ms"
+        assert await pg.fetchval("SHOW transaction_read_only") == "on"
+        assert await pg.fetchval("SHOW search_path") == '"s p", public'
+    finally:
+        await pg.execute("ROLLBACK")
+    # transaction-local: nothing survives the transaction
+    assert await pg.fetchval("SELECT current_user") != "authenticated"
+    assert await pg.fetchval("SELECT current_setting('request.jwt.claims', true)") in (None, "")
+
+
+def test_an_unknown_role_never_reaches_sql() -> None:
+    with pytest.raises(errors.GatewayError) as caught:
+        setup_sql(Identity("postgres", {}), RequestContext(), 1000)  # type: ignore[arg-type]
+    assert caught.value.status == 401
+
+
+def test_the_owner_setup_keeps_the_login_role() -> None:
+    sql = setup_sql(Identity("project_admin", {"role": "project_admin"}), RequestContext(), 1000, as_owner=True)
+    assert "'role'" not in sql and "request.jwt.claims" in sql
+
+
+@pytest.mark.parametrize(("exc", "status"), [
+    (TimeoutError(), 503),
+    (ConnectionResetError(), 503),
+    (ValueError("boom"), 500),
+])
+def test_driver_and_pool_failures_are_translated_in_one_place(exc: BaseException, status: int) -> None:
+    assert translate(exc, None).status == status
