@@ -15,9 +15,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Literal
 
-import orjson
-
-from . import errors
+from . import errors, jsonbody
 from . import request as rq
 from .catalog import Column, Function, Table
 from .plannodes import CallPlan, TotalMode
@@ -32,7 +30,7 @@ class CallPlanner(Planner):
         schema = self.schema(req.target)
         fn, args, whole_body = self.resolve_function(req, schema)
         arg_specs = tuple((a.name, a.type, a.mode == "variadic") for a in fn.input_args if a.name in args)
-        payload = self.param(orjson.dumps(req.raw_body if whole_body else args).decode())
+        payload = self.param(jsonbody.dumps(req.raw_body if whole_body else args))
         kind = _kind(fn)
         returning = None
         lim_p = off_p = None

@@ -43,7 +43,9 @@ def _int_ok(col: Column, v: Any) -> bool:
         if not _INT.match(v):
             return False
         v = int(v)
-    if isinstance(v, float) and v.is_integer():
+    integral_float = isinstance(v, float) and v.is_integer()
+    integral_decimal = isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value()
+    if integral_float or integral_decimal:
         v = int(v)
     if not isinstance(v, int):
         return False
@@ -59,17 +61,17 @@ _BODY_RULES: dict[str, tuple[Callable[[Column, Any], bool], str]] = {
              "boolean"),
     "int": (_int_ok, "integer"),
     "bigint": (_int_ok, "integer"),
-    "float": (lambda c, v: (isinstance(v, int | float) and not isinstance(v, bool))
+    "float": (lambda c, v: (isinstance(v, int | float | Decimal) and not isinstance(v, bool))
               or (isinstance(v, str) and _is_number_text(v)), "number"),
-    "numeric": (lambda c, v: (isinstance(v, int | float) and not isinstance(v, bool))
+    "numeric": (lambda c, v: (isinstance(v, int | float | Decimal) and not isinstance(v, bool))
                 or (isinstance(v, str) and _is_number_text(v)), "number"),
     "uuid": (lambda c, v: isinstance(v, str) and bool(_UUID.match(v.strip())), "uuid"),
-    "text": (lambda c, v: isinstance(v, str | int | float | bool), "string"),
+    "text": (lambda c, v: isinstance(v, str | int | float | Decimal | bool), "string"),
     "date": (lambda c, v: isinstance(v, str), "date string"),
     "time": (lambda c, v: isinstance(v, str), "time string"),
     "timestamp": (lambda c, v: isinstance(v, str), "timestamp string"),
     "timestamptz": (lambda c, v: isinstance(v, str), "timestamp string"),
-    "interval": (lambda c, v: isinstance(v, str | int | float) and not isinstance(v, bool), "interval"),
+    "interval": (lambda c, v: isinstance(v, str | int | float | Decimal) and not isinstance(v, bool), "interval"),
     "enum": (lambda c, v: isinstance(v, str) and (not c.enum_values or v in c.enum_values), "enum value"),
 }
 

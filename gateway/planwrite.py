@@ -16,9 +16,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import orjson
-
-from . import errors
+from . import errors, jsonbody
 from . import request as rq
 from .catalog import Column, Table
 from .plannodes import Rel, WritePlan
@@ -103,7 +101,7 @@ class WritePlanner(Planner):
             # rows of defaults only (``{}``): write one column, always from its default
             column = _default_column(table)
             columns, defaults = (column.name,), ((column.name, default_sql(table, column) or "NULL"),)
-        payload = self.param(orjson.dumps(rows).decode())
+        payload = self.param(jsonbody.dumps(rows))
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("insert", table.schema, table.name, columns, payload, (), on_conflict, action,
                          update_cols, defaults, returning, req.single, count_inserted=bool(req.resolution))
@@ -145,7 +143,7 @@ class WritePlanner(Planner):
         if generated:
             raise errors.validation_error(f"Column '{generated[0]}' is generated and cannot be written",
                                           code="428C9")
-        payload = self.param(orjson.dumps(row).decode())
+        payload = self.param(jsonbody.dumps(row))
         where = tuple(self.condition(table, "t0", c, {}) for c in req.where)
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("update", table.schema, table.name, columns, payload, where,

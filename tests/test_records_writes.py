@@ -515,3 +515,19 @@ async def test_put_rules_are_enforced(app: Running, pg: asyncpg.Connection, path
     if code:
         assert r.json()["code"] == code
     assert await rows(pg, "select rank from rest_write.tiobe_pls where name = 'Java'") == [(1,)]
+
+
+async def test_long_numbers_are_stored_digit_for_digit(app: Running, pg: asyncpg.Connection) -> None:
+    await pg.execute("CREATE TABLE IF NOT EXISTS rest_write.exact_numbers (id int PRIMARY KEY, amount numeric, "
+                     "big numeric, ratio float8);"
+                     "GRANT ALL ON rest_write.exact_numbers TO authenticated; TRUNCATE rest_write.exact_numbers")
+    await app.gateway.reload_catalog()
+    body = b'[{"id": 1, "amount": 12345678901234567890.123456789, "big": 123456789012345678901234567890, "ratio": 0.5}]'
+    r = await app.client.post("/api/database/records/exact_numbers", content=body,
+                              headers={**app.user(), "Content-Type": "application/json",
+                                       "Prefer": "return=representation"})
+    assert r.status_code == 201, r.text
+    assert "12345678901234567890.123456789" in r.text and "123456789012345678901234567890" in r.text
+    row = await pg.fetchrow("SELECT amount::text, big::text, ratio FROM rest_write.exact_numbers WHERE id = 1")
+    assert (row["amount"], row["big"], row["ratio"]) == (
+        "12345678901234567890.123456789", "123456789012345678901234567890", 0.5)

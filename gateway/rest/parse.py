@@ -18,9 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 from urllib.parse import unquote
 
-import orjson
-
-from gateway import errors
+from gateway import errors, jsonbody
 from gateway import request as rq
 from gateway.rest.grammar import (
     FULL_TEXT,
@@ -343,8 +341,8 @@ def _json(body: bytes, *, required: bool) -> Any:
             raise errors.validation_error("Empty request body")
         return _NO_BODY
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return jsonbody.loads(body)
+    except jsonbody.JsonError as exc:
         raise errors.validation_error("Invalid JSON body", details=str(exc)) from None
 
 
