@@ -5,25 +5,36 @@ In:  an ``Identity`` (who), a ``Statement`` (SQL text with ``$n`` parameters and
 Out: the statement's rows (``asyncpg.Record``), or a ``GatewayError`` — every
      driver exception is translated here, in ``translate``.
 
-Each request is one transaction on a pooled connection:
+Each request is one transaction on a pooled connection, in one of two shapes.
+
+``run`` — one round trip, for every request whose result cannot decide a rollback (reads,
+and writes or calls without single-object, max-affected or tx=rollback checks):
+
+  SELECT ... FROM system.gateway_run(role, settings, read_only, sql, params)
+
+The function (schema/50_run.sql) sets the role and the request settings with
+``set_config(..., true)``, makes the transaction read-only for GET/HEAD, and runs the
+statement with ``EXECUTE ... USING``, so the values stay bound. The statement's implicit
+transaction is the request's transaction; ``statement_timeout`` comes from the connection.
+
+``transaction`` — for everything else (and for admin work and GraphQL operations):
 
   round trip 1  BEGIN ISOLATION LEVEL READ COMMITTED [READ ONLY];
                 SELECT set_config('role', …, true), set_config('request.jwt.claims', …, true),
                        set_config('request.method', …), set_config('request.path', …),
                        set_config('statement_timeout', …)            (one simple-protocol message)
-  round trip 2  the request's statement (prepared once per connection, values bound)
-  round trip 3  COMMIT, or ROLLBACK when the response must not persist
+  round trip 2+ the statements (prepared once per connection, values bound)
+  last          COMMIT, or ROLLBACK when the response must not persist
 
-The setup has to be a statement of its own: PostgreSQL checks table privileges
-and applies RLS with the role current when a statement starts, so the role
-cannot be switched inside the request's statement. PostgREST sends the setup
-as BEGIN and a separate set_config statement (4 round trips); folding BEGIN and
-set_config into one simple-protocol message saves one. The simple protocol
-cannot bind parameters, so those values are written as E'' literals
-(``_literal``), which PostgreSQL reads the same whatever
-``standard_conforming_strings`` says; they are the gateway's own values (the
-verified claims re-encoded by orjson, a role from a fixed set, the method and
-the path), never SQL text from the caller.
+The setup has to come before the statement it governs: PostgreSQL checks table privileges
+and applies RLS with the role current when a statement is planned, so the role cannot be
+switched inside the request's own statement (``gateway_run`` switches it before planning
+the statement it EXECUTEs). PostgREST sends BEGIN and a separate set_config statement
+(4 round trips); folding BEGIN and set_config into one simple-protocol message saves one.
+The simple protocol cannot bind parameters, so those values are written as E'' literals
+(``_literal``), which PostgreSQL reads the same whatever ``standard_conforming_strings``
+says; they are the gateway's own values (the verified claims re-encoded by orjson, a role
+from a fixed set, the method and the path), never SQL text from the caller.
 
 The pool's release hook does nothing for an idle connection (asyncpg's default
 would send ``RESET ALL`` etc. — a fourth round trip); request settings are all
@@ -67,6 +78,9 @@ class RequestContext:
     read_only: bool = False  # BEGIN ... READ ONLY
     headers: str | None = None  # request.headers as JSON text, when wanted
     search_path: str | None = None  # search_path for the transaction; None: the database default
+
+
+RUN_SQL = "SELECT total, page_rows, body, inserted FROM system.gateway_run($1, $2, $3, $4, $5)"
 
 
 def _literal(value: str) -> str:
@@ -117,7 +131,10 @@ async def create_pool(dsn: str, settings: Settings, *, min_size: int | None = No
         max_inactive_connection_lifetime=300,
         statement_cache_size=512,
         reset=_release_reset,
-        server_settings={"application_name": "gateway", "timezone": "UTC"},
+        # statement_timeout here as well as in each transaction's setup: a one-round-trip request
+        # (``Executor.run``) starts its statement before it can set anything
+        server_settings={"application_name": "gateway", "timezone": "UTC",
+                         "statement_timeout": str(int(settings.statement_timeout_ms))},
     )
     assert pool is not None
     return pool
@@ -199,6 +216,26 @@ class Executor:
             except Exception as exc:
                 await _safe_rollback(conn)
                 raise translate(exc, identity, rules) from exc
+
+    async def run(self, identity: Identity, ctx: RequestContext, sql: str, params: list[str | None],
+                  ) -> asyncpg.Record | None:
+        """Run one statement as ``identity`` in ONE round trip: ``system.gateway_run`` sets the
+        transaction-local role and request settings, then runs ``sql`` (which names its values
+        ``$1[1]``, ``$1[2]``, ...) with ``params`` bound. The statement's implicit transaction is the
+        request's, so it is atomic; use ``transaction`` when the result decides a rollback."""
+        if identity.role not in ROLES:
+            raise errors.GatewayError(401, "AUTH_UNAUTHORIZED", "Invalid user role claim")
+        settings = ["request.jwt.claims", orjson.dumps(dict(identity.claims)).decode(),
+                    "request.method", ctx.method, "request.path", ctx.path]
+        if ctx.headers is not None:
+            settings += ["request.headers", ctx.headers]
+        if ctx.search_path is not None:
+            settings += ["search_path", ctx.search_path]
+        async with self._connection(ctx.read_only) as conn:
+            try:
+                return await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only, sql, params)
+            except Exception as exc:
+                raise translate(exc, identity) from exc
 
     async def fetchrow(self, identity: Identity, stmt: Statement, ctx: RequestContext) -> asyncpg.Record | None:
         """Run one statement as ``identity`` and commit; the common path for records and RPC."""

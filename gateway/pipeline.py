@@ -8,9 +8,10 @@ Out: a ``Result``: the JSON body text PostgreSQL built, the total and the row
 Both front ends call ``run`` (one transaction per request) or ``run_in`` (inside
 a transaction the caller holds, as GraphQL does for a multi-field operation).
 
-Inside the transaction: the search_path for a schema other than public, the one
-statement, then the checks that must roll the work back (single object: exactly
-one row; ``max-affected``), and for planned/estimated counts the EXPLAIN.
+A request whose result cannot decide a rollback runs in one round trip
+(``Executor.run``); the others run in a transaction: the one statement, then the checks
+that must roll the work back (single object: exactly one row; ``max-affected``), and for
+planned/estimated counts the EXPLAIN.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     path = search_path(_schema(planned.shape))
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
+    if one_round_trip(req, planned.shape):
+        row = await gw.executor.run(identity, ctx, sql.compile_for_run(planned.shape), sql.run_params(planned))
+        return _result(row, planned, req)
     async with gw.executor.transaction(identity, ctx) as tx:
         return await _execute(tx, planned, stmt, req, gw.settings)
 
@@ -100,11 +104,30 @@ async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req:
     if path != tx.search_path:  # a transaction opened for another schema (GraphQL over several)
         await tx.execute(SEARCH_PATH, path or "public")
         tx.search_path = path
-    row = await tx.fetchrow(stmt)
+    result = _result(await tx.fetchrow(stmt), planned, req)  # raising here rolls the transaction back
+    shape = planned.shape
+    if isinstance(shape, plan.ReadPlan) and shape.estimate and isinstance(req, rq.Read):
+        total = await _estimate(tx, planned, req.count, result.page_rows, result.offset, settings)
+        result = dataclasses.replace(result, total=total)
+    if getattr(req, "rollback", False):
+        tx.rollback_on_exit()
+    return result
+
+
+def one_round_trip(req: rq.Request, shape: plan.Shape) -> bool:
+    """Whether ``req`` can run as one statement in its own implicit transaction: nothing decided
+    after the statement may have to roll it back, and no second statement (an estimate) follows.
+    Reads qualify even when single: a 406 after a read has nothing to undo."""
+    if isinstance(shape, plan.ReadPlan):
+        return not shape.estimate
+    return not (getattr(req, "single", False) or getattr(req, "rollback", False)
+                or getattr(req, "max_affected", None) is not None)
+
+
+def _result(row: Any, planned: plan.Planned, req: rq.Request) -> Result:
+    """The statement's one row as a Result, after the checks that refuse it (406, max-affected)."""
     assert row is not None  # the statement is an aggregate: always one row
     total, page_rows, body, inserted = row["total"], int(row["page_rows"]), row["body"], row["inserted"]
-    shape = planned.shape
-    offset = _offset(planned)
     if getattr(req, "single", False) and page_rows != 1:
         # raising inside the transaction rolls it back: a PATCH matching 3 rows changes nothing
         raise errors.postgrest(406, "PGRST116", "Cannot coerce the result to a single JSON object",
@@ -113,12 +136,8 @@ async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req:
     if max_affected is not None and page_rows > max_affected:
         raise errors.invalid_query("Query result exceeds max-affected preference constraint",
                                    code="PGRST124", details=f"The query affects {page_rows} rows")
-    if isinstance(shape, plan.ReadPlan) and shape.estimate and isinstance(req, rq.Read):
-        total = await _estimate(tx, planned, req.count, page_rows, offset, settings)
-    if getattr(req, "rollback", False):
-        tx.rollback_on_exit()
-    return Result(body, None if total is None else int(total), page_rows, offset,
-                  None if inserted is None else int(inserted), _kind(shape))
+    return Result(body, None if total is None else int(total), page_rows, _offset(planned),
+                  None if inserted is None else int(inserted), _kind(planned.shape))
 
 
 def _kind(shape: plan.Shape) -> Literal["rows", "value", "void"]:

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from .execute import Statement
 from .plannodes import Planned, ReadPlan, Rel, Shape, WritePlan
+from .planvalues import pg_array_literal
 from .sqlexpr import (
     DIALECT,
     OPERATORS,
@@ -82,6 +84,33 @@ def compile_shape(shape: Shape) -> Compiled:
 def statement(planned: Planned) -> Statement:
     compiled = compile_shape(planned.shape)
     return Statement(compiled.sql, tuple(planned.params[i] for i in compiled.order))
+
+
+# the same SQL for ``system.gateway_run``: values travel as one text[] and are named $1[n]
+_ARRAY_DIALECT = postgresql.dialect(paramstyle="pyformat")
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_for_run(shape: Shape) -> str:
+    """The shape's SQL with slot ``pK`` written ``$1[K+1]``: pyformat's ``%(pK)s`` placeholders,
+    filled by Python's own %-formatting (which also turns the escaped ``%%`` back into ``%``)."""
+    compiled = _build(shape).compile(dialect=_ARRAY_DIALECT)
+    names = tuple(compiled.params)
+    assert all(n.startswith("p") and n[1:].isdigit() for n in names), names  # plan slots only
+    return str(compiled) % {n: f"$1[{int(n[1:]) + 1}]" for n in names}
+
+
+def run_params(planned: Planned) -> list[str | None]:
+    """Every slot's value as text, in slot order: the statement casts each to its type."""
+    return [None if v is None else _as_text(v) for v in planned.params]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return pg_array_literal(value)
+    return str(value)
 
 
 @functools.lru_cache(maxsize=1024)
