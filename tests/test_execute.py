@@ -79,3 +79,47 @@ def test_the_owner_setup_keeps_the_login_role() -> None:
 ])
 def test_driver_and_pool_failures_are_translated_in_one_place(exc: BaseException, status: int) -> None:
     assert translate(exc, None).status == status
+
+
+RUN = "SELECT * FROM system.gateway_run($1, $2, $3, $4, $5)"
+ECHO = "SELECT NULL::bigint, 1::bigint, current_user::text || ' ' || current_setting('request.path'), NULL::bigint"
+
+
+async def test_gateway_run_sets_the_role_and_settings_before_the_statement(pg: asyncpg.Connection) -> None:
+    row = await pg.fetchrow(RUN, "authenticated", ["request.path", "/x"], True, ECHO, [])
+    assert row["body"] == "authenticated /x"
+    assert await pg.fetchval("SELECT current_user") != "authenticated"  # nothing outlives the statement
+
+
+@pytest.mark.parametrize(("role", "settings", "sqlstate"), [
+    ("postgres", [], "22023"),
+    ("authenticated", ["role", "postgres"], "42501"),
+    ("authenticated", ["session_authorization", "postgres"], "42501"),
+])
+async def test_gateway_run_refuses_roles_and_settings_that_are_not_the_gateways(
+        pg: asyncpg.Connection, role: str, settings: list[str], sqlstate: str) -> None:
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await pg.fetchrow(RUN, role, settings, False, ECHO, [])
+    assert caught.value.sqlstate == sqlstate
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated", "project_admin"])
+async def test_callers_roles_cannot_execute_gateway_run(pg: asyncpg.Connection, role: str) -> None:
+    assert await pg.fetchval(
+        "SELECT has_function_privilege($1, 'system.gateway_run(text, text[], boolean, text, text[])', 'EXECUTE')",
+        role) is False
+
+
+async def test_a_read_only_run_refuses_to_write(pg: asyncpg.Connection) -> None:
+    await pg.execute("CREATE TABLE IF NOT EXISTS public.exec_ro_probe (id int); "
+                     "GRANT ALL ON public.exec_ro_probe TO project_admin")
+    write = ("WITH w AS (INSERT INTO public.exec_ro_probe VALUES (1) RETURNING 1) "
+             "SELECT NULL::bigint, count(*), NULL::text, NULL::bigint FROM w")
+    try:
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await pg.fetchrow(RUN, "project_admin", [], True, write, [])
+        assert caught.value.sqlstate == "25006"
+        row = await pg.fetchrow(RUN, "project_admin", [], False, write, [])
+        assert row["page_rows"] == 1
+    finally:
+        await pg.execute("DROP TABLE public.exec_ro_probe")
