@@ -6,8 +6,9 @@ Out: printed figures, one run, 127.0.0.1 only:
        then the same file again so every row is an update): seconds and rows/s;
      - SQL and JSON export of the N-row table through ``/advance/export``: seconds and bytes;
      - the per-request cost of running as the caller: one statement alone, against the
-       gateway's transaction (BEGIN + set_config in one message, the statement, COMMIT), in
-       wall and client-CPU microseconds per request, measured sequentially on one connection.
+       gateway's transaction (BEGIN + set_config in one message, the statement, COMMIT) and its
+       one-round-trip form (system.gateway_run), in wall and client-CPU microseconds per request,
+       measured sequentially on one connection.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import orjson
 
-from ..execute import RequestContext, setup_sql
+from ..execute import RUN_SQL, RequestContext, setup_sql
 from ..identity import Identity
 from . import database, procs
 
@@ -36,6 +38,9 @@ CREATE TABLE public.transfer_rows (
 """
 LIST_SQL = ("SELECT coalesce(json_agg(t), '[]')::text FROM (SELECT id, title FROM public.transfer_rows "
             "WHERE id > $1 ORDER BY id LIMIT 10) t")
+# the same statement as system.gateway_run takes it: four columns, the value as $1[1]
+RUN_LIST_SQL = ("SELECT NULL::bigint, count(*), coalesce(json_agg(t), '[]')::text, NULL::bigint FROM "
+                "(SELECT id, title FROM public.transfer_rows WHERE id > CAST($1[1] AS bigint) ORDER BY id LIMIT 10) t")
 
 
 def csv_rows(n: int) -> bytes:
@@ -89,6 +94,12 @@ async def per_request(dsn: str, n: int = 3000) -> None:
         await conn.fetchval(LIST_SQL, 5)
         await conn.execute("COMMIT")
 
+    settings = ["request.jwt.claims", orjson.dumps(dict(identity.claims)).decode(),
+                "request.method", "GET", "request.path", "/api/database/records/transfer_rows"]
+
+    async def one_trip() -> None:
+        await conn.fetchrow(RUN_SQL, identity.role, settings, True, RUN_LIST_SQL, ["5"])
+
     async def measure(label: str, fn: Callable[[], Awaitable[None]]) -> None:
         for _ in range(300):
             await fn()
@@ -101,6 +112,7 @@ async def per_request(dsn: str, n: int = 3000) -> None:
     try:
         await measure("statement alone (1 round trip)", alone)
         await measure("as the caller: setup, statement, COMMIT (3 round trips)", as_caller)
+        await measure("as the caller: system.gateway_run (1 round trip)", one_trip)
     finally:
         await conn.close()
 
