@@ -22,12 +22,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from support import API_KEY, JWT_SECRET, settings_for
+from support import API_KEY, JWT_SECRET, run_sql, settings_for
 
 from gateway.app import create_app
 from gateway.auth import anon_key, sign_token
@@ -179,3 +179,14 @@ truncate {schema}.todos, {schema}.notes restart identity;
 insert into {schema}.todos(title, done, slug, priority) values
   ('buy milk', false, 'milk', 1), ('walk dog', true, 'dog', 2), ('write tests', false, 'tests', 3);
 """
+
+
+@contextlib.asynccontextmanager
+async def blog_server(pg_url: str, schema: str, other: str | None = None) -> AsyncIterator[LiveServer]:
+    """``blog_fixture`` in ``schema`` (and ``other``), a live server exposing them, and the schemas
+    dropped afterwards."""
+    schemas = (schema,) if other is None else (schema, other)
+    await run_sql(pg_url, blog_fixture(schema, other))
+    with live_server(pg_url, schemas=schemas) as server:
+        yield server
+    await run_sql(pg_url, "; ".join(f"drop schema {s} cascade" for s in schemas))

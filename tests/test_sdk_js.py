@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 import pytest_asyncio
-from liveserver import LiveServer, blog_fixture, live_server, reset_todos
+from liveserver import LiveServer, blog_server, reset_todos
 
 SCHEMA, OTHER = "sdk_js", "sdk_js_other"
 SDK_FOLDER = Path(__file__).parent / "sdk"
@@ -55,14 +55,8 @@ def sdk_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest_asyncio.fixture(scope="module")
 async def live(pg_url: str) -> AsyncIterator[LiveServer]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(blog_fixture(SCHEMA, OTHER))
-        with live_server(pg_url, schemas=(SCHEMA, OTHER)) as server:
-            yield server
-        await conn.execute(f"drop schema {SCHEMA} cascade; drop schema {OTHER} cascade")
-    finally:
-        await conn.close()
+    async with blog_server(pg_url, SCHEMA, OTHER) as server:
+        yield server
 
 
 @pytest_asyncio.fixture

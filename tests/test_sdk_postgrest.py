@@ -17,7 +17,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 import pytest_asyncio
-from liveserver import LiveServer, blog_fixture, live_server, reset_todos
+from liveserver import LiveServer, blog_server, reset_todos
 from postgrest import APIError, AsyncPostgrestClient, CountMethod
 from postgrest.types import ReturnMethod
 
@@ -26,14 +26,8 @@ SCHEMA, OTHER = "sdk_pgrst", "sdk_pgrst_other"
 
 @pytest_asyncio.fixture(scope="module")
 async def live(pg_url: str) -> AsyncIterator[LiveServer]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(blog_fixture(SCHEMA, OTHER))
-        with live_server(pg_url, schemas=(SCHEMA, OTHER)) as server:
-            yield server
-        await conn.execute(f"drop schema {SCHEMA} cascade; drop schema {OTHER} cascade")
-    finally:
-        await conn.close()
+    async with blog_server(pg_url, SCHEMA, OTHER) as server:
+        yield server
 
 
 class Clients:

@@ -27,21 +27,15 @@ import pytest
 import pytest_asyncio
 from insforge import InsforgeClient
 from insforge.exceptions import InsforgeHTTPError
-from liveserver import LiveServer, blog_fixture, live_server, reset_todos
+from liveserver import LiveServer, blog_server, reset_todos
 
 SCHEMA = "sdk_py"
 
 
 @pytest_asyncio.fixture(scope="module")
 async def live(pg_url: str) -> AsyncIterator[LiveServer]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(blog_fixture(SCHEMA))
-        with live_server(pg_url, schemas=(SCHEMA,)) as server:
-            yield server
-        await conn.execute(f"drop schema {SCHEMA} cascade")
-    finally:
-        await conn.close()
+    async with blog_server(pg_url, SCHEMA) as server:
+        yield server
 
 
 class Sent(list[httpx.Request]):
