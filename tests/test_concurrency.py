@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest_asyncio
-from support import Running
-from test_observe import serving
+from support import Running, app_with
 
 SCHEMA = "conc"
 INSERTS = 1000
@@ -39,14 +38,9 @@ grant execute on all functions in schema {SCHEMA} to authenticated;
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-        async with serving(pg_url, (SCHEMA,), pool_timeout=120.0, access_log=False) as running:
-            yield running
-        await conn.execute(f"drop schema {SCHEMA} cascade")
-    finally:
-        await conn.close()
+    async with app_with(pg_url, FIXTURE, (SCHEMA,), pool_timeout=120.0, access_log=False,
+                        teardown_sql=f"drop schema {SCHEMA} cascade") as running:
+        yield running
 
 
 async def test_a_thousand_concurrent_inserts_are_each_stored_exactly_once(

@@ -24,8 +24,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from support import Running
-from test_observe import serving
+from support import Running, running_app
 
 from gateway import bootstrap
 from gateway.embedded import socket_url
@@ -104,7 +103,7 @@ async def app_on(url: str, **overrides: Any) -> AsyncIterator[Running]:
         await conn.execute(FIXTURE)
     finally:
         await conn.close()
-    async with serving(url, (SCHEMA,), access_log=False, **overrides) as running:
+    async with running_app(url, (SCHEMA,), access_log=False, **overrides) as running:
         yield running
 
 

@@ -21,8 +21,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
-from support import Running
-from test_observe import serving
+from support import Running, running_app
 
 from gateway.graphql.view import current_schema
 from gateway.rest.grammar import OPERATORS
@@ -139,7 +138,7 @@ async def app(pg_url: str) -> AsyncIterator[Running]:
     conn = await asyncpg.connect(pg_url)
     try:
         await conn.execute(FIXTURE)
-        async with serving(pg_url, (SCHEMA,), statement_timeout_ms=5000, access_log=False) as running:
+        async with running_app(pg_url, (SCHEMA,), statement_timeout_ms=5000, access_log=False) as running:
             yield running
             print(f"\nfuzzed inputs: {FUZZED['inputs']}; by status: {sorted(FUZZED.items())}")
         await conn.execute(f"drop schema {SCHEMA} cascade")

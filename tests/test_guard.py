@@ -18,8 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from support import Running, settings_for
-from test_observe import serving
+from support import Running, running_app, settings_for
 
 from gateway import errors
 from gateway.guard import BodyTooLarge, Guard, Limits
@@ -186,7 +185,7 @@ async def gateway_app(pg_url: str) -> AsyncIterator[Running]:
             create table {SCHEMA}.docs(id int primary key, body text);
             grant usage on schema {SCHEMA} to authenticated;
             grant all on {SCHEMA}.docs to authenticated;""")
-        async with serving(pg_url, (SCHEMA,), max_body_bytes=10_000) as running:
+        async with running_app(pg_url, (SCHEMA,), max_body_bytes=10_000) as running:
             yield running
         await conn.execute(f"drop schema {SCHEMA} cascade")
     finally:

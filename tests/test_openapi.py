@@ -21,8 +21,7 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
-from support import JWT_SECRET, Running, settings_for
-from test_observe import serving
+from support import JWT_SECRET, Running, app_with, settings_for
 
 from gateway import guard, observe, openapi
 from gateway.app import create_app
@@ -64,14 +63,9 @@ grant execute on all functions in schema oas to anon, authenticated, project_adm
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(FIXTURE)
-        async with serving(pg_url, SCHEMAS) as running:
-            yield running
-        await conn.execute("drop schema oas cascade; drop schema oas2 cascade")
-    finally:
-        await conn.close()
+    async with app_with(pg_url, FIXTURE, SCHEMAS,
+                        teardown_sql="drop schema oas cascade; drop schema oas2 cascade") as running:
+        yield running
 
 
 @pytest_asyncio.fixture(scope="module")
