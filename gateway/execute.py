@@ -97,22 +97,29 @@ def setup_sql(identity: Identity, ctx: RequestContext, statement_timeout_ms: int
     ``as_owner`` keeps the login role (admin work that must reach system tables);
     otherwise the role switches to ``identity.role``.
     """
-    if identity.role not in ROLES:  # the role is an identifier-like literal: only the known ones pass
-        raise errors.GatewayError(401, "AUTH_UNAUTHORIZED", "Invalid user role claim")
+    _check_role(identity)
     mode = " READ ONLY" if ctx.read_only else ""
-    claims = orjson.dumps(dict(identity.claims)).decode()
-    sets = [] if as_owner else [f"set_config('role', {_literal(identity.role)}, true)"]
-    sets += [
-        f"set_config('request.jwt.claims', {_literal(claims)}, true)",
-        f"set_config('request.method', {_literal(ctx.method)}, true)",
-        f"set_config('request.path', {_literal(ctx.path)}, true)",
-        f"set_config('statement_timeout', {_literal(str(int(statement_timeout_ms)))}, true)",
-    ]
+    pairs: list[tuple[str, str]] = [] if as_owner else [("role", identity.role)]
+    pairs += [*request_settings(identity, ctx), ("statement_timeout", str(int(statement_timeout_ms)))]
+    sets = ", ".join(f"set_config({_literal(name)}, {_literal(value)}, true)" for name, value in pairs)
+    return f"BEGIN ISOLATION LEVEL READ COMMITTED{mode}; SELECT {sets}"
+
+
+def request_settings(identity: Identity, ctx: RequestContext) -> list[tuple[str, str]]:
+    """The request's transaction-local settings besides the role: (name, value), in setting order.
+    Both request shapes set exactly these (``setup_sql`` and ``Executor.run``)."""
+    pairs = [("request.jwt.claims", orjson.dumps(dict(identity.claims)).decode()),
+             ("request.method", ctx.method), ("request.path", ctx.path)]
     if ctx.headers is not None:
-        sets.append(f"set_config('request.headers', {_literal(ctx.headers)}, true)")
+        pairs.append(("request.headers", ctx.headers))
     if ctx.search_path is not None:
-        sets.append(f"set_config('search_path', {_literal(ctx.search_path)}, true)")
-    return f"BEGIN ISOLATION LEVEL READ COMMITTED{mode}; SELECT {', '.join(sets)}"
+        pairs.append(("search_path", ctx.search_path))
+    return pairs
+
+
+def _check_role(identity: Identity) -> None:
+    if identity.role not in ROLES:  # the role reaches SQL as a value: only the known ones pass
+        raise errors.GatewayError(401, "AUTH_UNAUTHORIZED", "Invalid user role claim")
 
 
 async def _release_reset(conn: asyncpg.Connection) -> None:
@@ -223,14 +230,8 @@ class Executor:
         transaction-local role and request settings, then runs ``sql`` (which names its values
         ``$1[1]``, ``$1[2]``, ...) with ``params`` bound. The statement's implicit transaction is the
         request's, so it is atomic; use ``transaction`` when the result decides a rollback."""
-        if identity.role not in ROLES:
-            raise errors.GatewayError(401, "AUTH_UNAUTHORIZED", "Invalid user role claim")
-        settings = ["request.jwt.claims", orjson.dumps(dict(identity.claims)).decode(),
-                    "request.method", ctx.method, "request.path", ctx.path]
-        if ctx.headers is not None:
-            settings += ["request.headers", ctx.headers]
-        if ctx.search_path is not None:
-            settings += ["search_path", ctx.search_path]
+        _check_role(identity)
+        settings = [item for pair in request_settings(identity, ctx) for item in pair]
         async with self._connection(ctx.read_only) as conn:
             try:
                 return await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only, sql, params)

@@ -25,9 +25,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import orjson
 
-from ..execute import RUN_SQL, RequestContext, setup_sql
+from ..execute import RUN_SQL, RequestContext, request_settings, setup_sql
 from ..identity import Identity
 from . import database, procs
 
@@ -84,7 +83,8 @@ async def per_request(dsn: str, n: int = 3000) -> None:
 
     conn = await asyncpg.connect(dsn)
     identity = Identity("authenticated", {"sub": "00000000-0000-0000-0000-000000000001", "role": "authenticated"})
-    setup = setup_sql(identity, RequestContext("GET", "/api/database/records/transfer_rows", read_only=True), 30000)
+    ctx = RequestContext("GET", "/api/database/records/transfer_rows", read_only=True)
+    setup = setup_sql(identity, ctx, 30000)
 
     async def alone() -> None:
         await conn.fetchval(LIST_SQL, 5)
@@ -94,8 +94,7 @@ async def per_request(dsn: str, n: int = 3000) -> None:
         await conn.fetchval(LIST_SQL, 5)
         await conn.execute("COMMIT")
 
-    settings = ["request.jwt.claims", orjson.dumps(dict(identity.claims)).decode(),
-                "request.method", "GET", "request.path", "/api/database/records/transfer_rows"]
+    settings = [item for pair in request_settings(identity, ctx) for item in pair]
 
     async def one_trip() -> None:
         await conn.fetchrow(RUN_SQL, identity.role, settings, True, RUN_LIST_SQL, ["5"])
