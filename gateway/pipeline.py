@@ -17,6 +17,7 @@ planned/estimated counts the EXPLAIN.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,35 +47,52 @@ class Result:
 async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext) -> Result:
     """Plan and run ``req`` in its own transaction as ``identity``."""
     catalog = gw.catalogs.get()
-    planned, stmt = prepare(req, catalog, gw.settings)  # planning errors never take a connection
+    prepared = prepare(req, catalog, gw.settings)  # planning errors never take a connection
+    planned = prepared.planned
     path = search_path(_schema(planned.shape))
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
     if one_round_trip(req, planned.shape):
-        row = await gw.executor.run(identity, ctx, sql.compile_for_run(planned.shape), sql.run_params(planned))
-        return _result(row, planned, req)
+        run_sql, params = prepared.for_run
+        return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
     async with gw.executor.transaction(identity, ctx) as tx:
-        return await _execute(tx, planned, stmt, req, gw.settings)
+        return await _execute(tx, planned, prepared.statement, req, gw.settings)
 
 
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
     """Plan and run ``req`` inside a transaction the caller holds."""
-    planned, stmt = prepare(req, catalog, settings)
-    return await _execute(tx, planned, stmt, req, settings)
+    prepared = prepare(req, catalog, settings)
+    return await _execute(tx, prepared.planned, prepared.statement, req, settings)
 
 
 MEMO_SIZE = 4096  # reads remembered per catalog snapshot
 
 
-def prepare(req: rq.Request, catalog: Catalog, settings: Settings) -> tuple[plan.Planned, Statement]:
-    """The plan and statement of ``req``. A read (hashable, values included) is planned once per
-    catalog snapshot: the same read against the same catalog always plans the same."""
+class Prepared:
+    """A plan and, built on first use and then kept, the SQL of whichever request shape runs it."""
+
+    def __init__(self, planned: plan.Planned) -> None:
+        self.planned = planned
+
+    @functools.cached_property
+    def statement(self) -> Statement:
+        """For a transaction: ``$n`` placeholders and the values in their order."""
+        return sql.statement(self.planned)
+
+    @functools.cached_property
+    def for_run(self) -> tuple[str, list[str | None]]:
+        """For ``Executor.run``: the ``$1[n]`` form and every value as text."""
+        return sql.compile_for_run(self.planned.shape), sql.run_params(self.planned)
+
+
+def prepare(req: rq.Request, catalog: Catalog, settings: Settings) -> Prepared:
+    """``req`` planned. A read (hashable, values included) is planned once per catalog snapshot,
+    SQL included: the same read against the same catalog always plans the same."""
     if isinstance(req, rq.Read):
         hit = catalog.memo.get(req)
         if hit is not None:
             return hit
-    planned = plan.plan(req, catalog, settings)
-    prepared = planned, sql.statement(planned)
+    prepared = Prepared(plan.plan(req, catalog, settings))
     if isinstance(req, rq.Read):
         if len(catalog.memo) >= MEMO_SIZE:
             catalog.memo.clear()
