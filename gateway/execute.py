@@ -238,11 +238,6 @@ class Executor:
             except Exception as exc:
                 raise translate(exc, identity) from exc
 
-    async def fetchrow(self, identity: Identity, stmt: Statement, ctx: RequestContext) -> asyncpg.Record | None:
-        """Run one statement as ``identity`` and commit; the common path for records and RPC."""
-        async with self.transaction(identity, ctx) as tx:
-            return await tx.fetchrow(stmt)
-
 
 class Transaction:
     """A connection inside ``Executor.transaction``; errors come out as GatewayError."""
