@@ -49,15 +49,22 @@ def test_the_schema_files_are_numbered_and_found_in_the_source_tree() -> None:
     assert {"00_roles.sql", "10_auth.sql", "20_system.sql", "30_grants.sql", "40_reload.sql"} <= set(names)
 
 
+ROLES_SQL = "SELECT array_agg(rolname ORDER BY rolname) FROM pg_roles WHERE rolname = ANY($1)"
+THREE = ["anon", "authenticated", "project_admin"]
+
+
 async def test_bootstrap_can_be_applied_twice(pg: asyncpg.Connection) -> None:
     await bootstrap.apply(pg)
     await bootstrap.apply(pg)
+    assert await pg.fetchval(ROLES_SQL, THREE) == THREE
+    assert await pg.fetchval("SELECT to_regclass('system.custom_migrations') IS NOT NULL")
 
 
 async def test_concurrent_bootstraps_wait_for_each_other(pg_url: str) -> None:
     conns = [await asyncpg.connect(pg_url) for _ in range(6)]
     try:
         await asyncio.gather(*(bootstrap.apply(c) for c in conns))
+        assert await conns[0].fetchval(ROLES_SQL, THREE) == THREE
     finally:
         for c in conns:
             await c.close()
