@@ -32,7 +32,7 @@ GRAPHQL_PATH = "/graphql"
 # Settings that ``serve`` resolves and hands to its uvicorn workers through the environment:
 # the workers build their Settings with settings.load() and must see the same database and keys.
 WORKER_ENV_FIELDS = ("database_url", "jwt_secret", "api_key", "authenticator_password", "data_dir", "host", "port",
-                     "workers")
+                     "workers", "graphql_extensions")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ def serve(args: argparse.Namespace) -> int:
     # caught once it is done; with this handler that ends in KeyboardInterrupt (which uvicorn
     # absorbs) instead of killing the process before the embedded PostgreSQL is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
-    settings = resolved_settings(host=args.host, port=args.port, workers=args.workers)
+    settings = resolved_settings(host=args.host, port=args.port, workers=args.workers,
+                                 graphql_extensions=args.graphql_extensions)
     embedded = None
     metrics_dir: str | None = None
     try:
@@ -131,6 +132,8 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to listen on (GATEWAY_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (GATEWAY_PORT, default 7130)")
     p.add_argument("--workers", type=int, help="worker processes (GATEWAY_WORKERS, default 1)")
+    p.add_argument("--graphql-extensions", metavar="MODULE",
+                   help="module whose Strawberry Query/Mutation/Subscription are merged (GATEWAY_GRAPHQL_EXTENSIONS)")
 
 
 def token(args: argparse.Namespace) -> int:

@@ -97,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
     Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
             "Largest estimated row count (product of list limits) a query may ask for."),
+    Setting("graphql_extensions", "GATEWAY_GRAPHQL_EXTENSIONS", None, _str,
+            "Python module (package.module) whose Strawberry Query/Mutation/Subscription fields are merged "
+            "into the GraphQL schema."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -134,6 +137,7 @@ class Settings:
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
     graphql_max_cost: int = 50000
+    graphql_extensions: str | None = None
     log_level: str = "info"
     access_log: bool = True
 
