@@ -37,6 +37,7 @@ from .errors import GatewayError
 from .execute import Executor, create_pool
 from .graphql.schema import build_schema
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
+from .graphql.ws import ROUTES as GRAPHQL_WS_ROUTES
 from .reload import Reloader
 from .rest import render
 from .rest.routes import ROUTES as REST_ROUTES
@@ -174,7 +175,8 @@ def create_app(settings: Settings) -> Starlette:
     observer = observe.Observer(settings)
     # openapi before the /api/database mount, which would otherwise take every path under it
     routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
-                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
+                         *REST_ROUTES, *GRAPHQL_ROUTES, *GRAPHQL_WS_ROUTES,
+                         Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
     # outermost first: the observer logs and counts everything, the guard's refusals included;
     # CORS sits outside the guard so refusals still carry CORS headers
     middleware = [observer.middleware,

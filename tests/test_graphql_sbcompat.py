@@ -65,7 +65,7 @@ async def test_an_adopted_schema_keeps_the_base_schema_extensions() -> None:
 
 
 def test_release_empties_the_caches_that_hold_schema_objects() -> None:
-    base, schema = merged()
+    _, schema = merged()
     schema.execute_sync("{ foreign }")
     schema.get_type_by_name("Query")
     assert strawberry.Schema.get_type_by_name.cache_info().currsize > 0  # type: ignore[attr-defined]
