@@ -231,3 +231,25 @@ async def test_replaced_schemas_are_not_kept_alive_by_strawberry_caches(pg_url: 
         await gw.gateway.reload_catalog()
         gc.collect()
         assert old() is None
+
+
+async def test_schema_extensions_of_the_module_run_on_http_operations(pg_url: str, module_dir: Path) -> None:
+    name = write_module(module_dir, """
+        import strawberry
+        from strawberry.extensions import SchemaExtension
+
+        class ServedBy(SchemaExtension):
+            def get_results(self):
+                return {"served_by": "strawberry"}
+
+        @strawberry.type
+        class Query:
+            @strawberry.field
+            def hello(self) -> str:
+                return "hi"
+
+        extensions = [ServedBy]
+        """)
+    async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
+        body = await gql(gw, "{ hello posts_count }", gw.user("alice"))
+        assert body == {"data": {"hello": "hi", "posts_count": 0}, "extensions": {"served_by": "strawberry"}}

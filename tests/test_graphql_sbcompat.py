@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import strawberry
-from graphql import GraphQLField, GraphQLObjectType, GraphQLSchema, GraphQLString
+from graphql import GraphQLField, GraphQLObjectType, GraphQLSchema, GraphQLString, parse
 from strawberry.extensions import ParserCache, ValidationCache
 
 from gateway.graphql import sbcompat
@@ -28,9 +29,9 @@ class Query:
         return f"hi {name}"
 
 
-def merged() -> tuple[strawberry.Schema, strawberry.Schema]:
+def merged(extensions: tuple[Any, ...] = (ParserCache, ValidationCache)) -> tuple[strawberry.Schema, strawberry.Schema]:
     """A Strawberry schema and one adopting a graphql-core schema with a foreign field added."""
-    base = strawberry.Schema(Query, extensions=[ParserCache, ValidationCache])
+    base = strawberry.Schema(Query, extensions=list(extensions))
     user_query = sbcompat.graphql_schema(base).query_type
     assert user_query is not None
     query = GraphQLObjectType("Query", {**user_query.fields,
@@ -74,3 +75,13 @@ def test_release_empties_the_caches_that_hold_schema_objects() -> None:
     assert strawberry.Schema.get_type_by_name.cache_info().currsize == 0  # type: ignore[attr-defined]
     assert ValidationCache().cached_validate_document.cache_info().currsize == 0
     assert ParserCache().cached_parse_document.cache_info().currsize == 0
+
+
+async def test_a_prepared_document_is_neither_parsed_nor_validated_again() -> None:
+    _, schema = merged(extensions=())
+    document = parse('{ greeting(name: "pre") }')
+    with sbcompat.prepared(document):
+        result = await schema.execute("{ this text is not even parsed")
+    assert result.errors is None and result.data == {"greeting": "hi pre"}
+    plain = await schema.execute("{ this text is not even parsed")
+    assert plain.errors  # without it, the text is what runs

@@ -18,7 +18,10 @@ so an upgrade that moves them fails loudly instead of serving a wrong schema):
 - ``Schema.get_type_by_name`` and ``get_directive_by_name`` are ``functools.lru_cache`` methods,
   and ``ParserCache``/``ValidationCache`` keep module-level LRU caches: all keyed by schema
   objects, so each swap would keep up to 128 old schemas alive;
-- ``Info._raw_info`` is graphql-core's ``GraphQLResolveInfo``.
+- ``Info._raw_info`` is graphql-core's ``GraphQLResolveInfo``;
+- ``Schema._create_execution_context`` makes the ``ExecutionContext`` whose ``graphql_document``
+  (when set) is not parsed again and whose ``pre_execution_errors`` (when not None) means
+  "validated"; ``Schema.process_errors`` logs every error (replaced by a silent one).
 
 The supported range is ``SUPPORTED`` (the same as pyproject.toml's pin).
 """
@@ -26,11 +29,18 @@ The supported range is ``SUPPORTED`` (the same as pyproject.toml's pin).
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLResolveInfo, GraphQLSchema
+from graphql import DocumentNode, GraphQLError, GraphQLResolveInfo, GraphQLSchema
 from strawberry.extensions import parser_cache, validation_cache
+
+from ..errors import GatewayError
+
+log = logging.getLogger("gateway.graphql")
 
 SUPPORTED = ((0, 341, 0), (0, 342, 0))  # [low, high): pyproject.toml pins the same range
 
@@ -41,6 +51,19 @@ def version() -> tuple[int, ...]:
     return tuple(int(p) for p in dist_version("strawberry-graphql").split(".")[:3] if p.isdigit())
 
 
+_PREPARED: contextvars.ContextVar[DocumentNode | None] = contextvars.ContextVar("gateway_prepared", default=None)
+
+
+@contextlib.contextmanager
+def prepared(document: DocumentNode) -> Iterator[None]:
+    """Within: ``MergedSchema.execute`` runs ``document`` (already parsed and validated)."""
+    token = _PREPARED.set(document)
+    try:
+        yield
+    finally:
+        _PREPARED.reset(token)
+
+
 class MergedSchema(strawberry.Schema):
     """A ``strawberry.Schema`` whose graphql-core schema was built outside Strawberry."""
 
@@ -49,6 +72,21 @@ class MergedSchema(strawberry.Schema):
         self.__dict__.update(base.__dict__)
         self._schema = graphql_schema
         graphql_schema._strawberry_schema = self  # type: ignore[attr-defined]
+
+    def _create_execution_context(self, *args: Any, **kwargs: Any) -> Any:
+        context = super()._create_execution_context(*args, **kwargs)
+        document = _PREPARED.get()
+        if document is not None:  # Strawberry skips parsing and validating what is already done
+            context.graphql_document = document
+            context.pre_execution_errors = []
+        return context
+
+    def process_errors(self, errors: Any, execution_context: Any = None) -> None:
+        """Only unexpected errors are logged: a GatewayError (a 4xx, RLS...) is the caller's business."""
+        for error in errors:
+            original = getattr(error, "original_error", None)
+            if original is not None and not isinstance(original, GatewayError | GraphQLError):
+                log.error("GraphQL resolver failed", exc_info=original)
 
 
 def adopt(base: strawberry.Schema, graphql_schema: GraphQLSchema) -> strawberry.Schema:
@@ -101,7 +139,8 @@ def check() -> None:
     if not low <= found < high:
         problems.append(f"strawberry-graphql {'.'.join(map(str, found))} is outside the supported range "
                         f"{'.'.join(map(str, low))} <= v < {'.'.join(map(str, high))}")
-    for owner, name in ((strawberry.Schema.get_type_by_name, "cache_clear"),
+    for owner, name in ((strawberry.Schema, "_create_execution_context"), (strawberry.Schema, "process_errors"),
+                        (strawberry.Schema.get_type_by_name, "cache_clear"),
                         (strawberry.Schema.get_directive_by_name, "cache_clear"),
                         (validation_cache, "_get_validate_cache"), (parser_cache, "_get_parse_cache"),
                         (getattr(validation_cache, "_get_validate_cache", None), "cache_clear"),

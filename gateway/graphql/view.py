@@ -20,7 +20,6 @@ none yet.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,6 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    execute,
     get_operation_ast,
 )
 from starlette.requests import Request
@@ -45,6 +43,8 @@ from .. import errors
 from ..errors import GatewayError
 from ..identity import Identity
 from ..rest.routes import read_body
+from . import execution
+from .media import DEFAULT, Media, body_type, negotiate
 from .resolve import Operation, Skipped, fast_response
 from .schema import CatalogSchema, build_schema
 
@@ -109,12 +109,13 @@ BAD_VARIABLES = GatewayError(400, "VALIDATION_ERROR", "invalid variables",
 FIELD_FAILURE = errors.internal()
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body, default=str), status, headers=headers, media_type=JSON)
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None, media: Media = DEFAULT) -> Response:
+    return Response(orjson.dumps(body, default=str), status, headers=headers, media_type=media.content_type)
 
 
-def failure(exc: GatewayError) -> Response:
-    return _json({"errors": [{"message": exc.message, "extensions": extensions(exc)}]}, exc.status, exc.headers)
+def failure(exc: GatewayError, media: Media = DEFAULT) -> Response:
+    return _json({"errors": [{"message": exc.message, "extensions": extensions(exc)}]}, exc.status, exc.headers,
+                 media)
 
 
 # --------------------------------------------------------------------------- request
@@ -129,10 +130,18 @@ class Params:
     operation_name: str | None  # which operation of the document to run
 
 
-def _params(raw: Any) -> Params:
+def _params(raw: Any, from_query: bool = False) -> Params:
     if not isinstance(raw, dict):
         raise errors.invalid_query("The request body must be a JSON object with a 'query'")
     query, variables, name = raw.get("query"), raw.get("variables"), raw.get("operationName")
+    extensions = raw.get("extensions")
+    if from_query and isinstance(extensions, str) and extensions.strip():  # GET: JSON text
+        try:
+            extensions = orjson.loads(extensions)
+        except orjson.JSONDecodeError:
+            raise errors.invalid_query("'extensions' is not valid JSON") from None
+    if extensions not in (None, "") and not isinstance(extensions, dict):
+        raise errors.invalid_query("'extensions' must be an object")
     if isinstance(variables, str) and variables.strip():
         try:
             variables = orjson.loads(variables)
@@ -151,9 +160,13 @@ def _params(raw: Any) -> Params:
 
 async def read_params(request: Request, max_bytes: int) -> Params:
     if request.method == "GET":
-        return _params(dict(request.query_params))
+        return _params(dict(request.query_params), from_query=True)
+    kind = body_type(request.headers.get("content-type"))
+    if kind is None:
+        raise GatewayError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request as application/json",
+                           next_actions="Set Content-Type: application/json (or application/graphql)")
     body = await read_body(request, max_bytes)
-    if request.headers.get("content-type", "").startswith("application/graphql"):
+    if kind == "graphql":
         return Params(body.decode("utf-8", "replace"), None, None)
     try:
         return _params(orjson.loads(body))
@@ -177,7 +190,8 @@ def choose_operation(document: DocumentNode, name: str | None, method: str) -> O
 
 
 async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, document: DocumentNode,
-                        operation: OperationDefinitionNode, params: Params, method: str) -> Response:
+                        operation: OperationDefinitionNode, params: Params, method: str,
+                        media: Media = DEFAULT) -> Response:
     """Fast path for queries when it applies, else graphql-core; one transaction either way."""
     is_query = operation.operation == OperationType.QUERY
     if is_query:
@@ -189,13 +203,11 @@ async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, docu
         finally:
             await op.finish(commit=body is not None)
         if body is not None:
-            return Response(body, media_type=JSON)
+            return Response(body, media_type=media.content_type)
     op = Operation(gw, identity, schema.catalog, schema.settings, read_only=is_query, method=method)
     try:
-        result = execute(schema.schema, document, context_value=op, variable_values=params.variables,
-                         operation_name=params.operation_name)
-        if inspect.isawaitable(result):
-            result = await result
+        result = await execution.execute(schema.schema, document, params.query, op, params.variables,
+                                         params.operation_name)
     except BaseException:
         await op.finish(commit=False)
         raise
@@ -205,30 +217,35 @@ async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, docu
     except GatewayError as exc:  # COMMIT failed (deferred constraint, serialization): nothing was written
         result = ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
     if result.data is None and result.errors and all(not e.path for e in result.errors):
-        return _json({"errors": error_entries(result.errors, BAD_VARIABLES)}, 400)  # never ran
+        return _json({"errors": error_entries(result.errors, BAD_VARIABLES)}, media.request_error_status,
+                     media=media)  # never ran
     out: dict[str, Any] = {"data": result.data}
     if result.errors:
         entries = error_entries(result.errors, FIELD_FAILURE)
         if entries:
             out["errors"] = entries
-    return _json(out)
+    if result.extensions:  # from the extensions module's Strawberry schema extensions (tracing...)
+        out["extensions"] = result.extensions
+    return _json(out, media=media)
 
 
 async def graphql_endpoint(request: Request) -> Response:
     gw = request.app.state.gateway
     if request.method == "GET" and "query" not in request.query_params:
         return graphiql(request)
+    media = negotiate(request.headers.get("accept"))
     try:
         params = await read_params(request, gw.settings.max_body_bytes)
         schema = current_schema(gw)
         document, problems = schema.documents.get(params.query)
         if document is None:
-            return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, 400)
+            return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, media.request_error_status,
+                         media=media)
         operation = choose_operation(document, params.operation_name, request.method)
         identity = await gw.auth.identify(request.headers)
     except GatewayError as exc:
-        return failure(exc)
-    return await run_operation(gw, schema, identity, document, operation, params, request.method)
+        return failure(exc, media)
+    return await run_operation(gw, schema, identity, document, operation, params, request.method, media)
 
 
 # --------------------------------------------------------------------------- GraphiQL
