@@ -40,6 +40,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from .. import errors
+from ..auth import anon_key
 from ..errors import GatewayError
 from ..identity import Identity
 from ..rest.routes import read_body
@@ -270,7 +271,8 @@ GRAPHIQL_PAGE = """<!doctype html>
     React.createElement(GraphiQL, {{
       fetcher: fetcher,
       shouldPersistHeaders: true,
-      defaultHeaders: JSON.stringify({{ Authorization: "Bearer <anon key, user token or API key>" }}, null, 2),
+      defaultHeaders: JSON.stringify({{ Authorization: "Bearer " + {anon_key} }}, null, 2),
+      defaultQuery: {default_query},
       defaultEditorToolsVisibility: "headers",
     }}));
 </script>
@@ -279,13 +281,36 @@ GRAPHIQL_PAGE = """<!doctype html>
 """
 
 
+DEFAULT_QUERY = """# Requests below run as anon: the Headers tab holds the anon key the server printed at start.
+#
+# To act as a signed-in user, replace it in Headers with a user token:
+#   {"Authorization": "Bearer <JWT>"}      (gateway token --role authenticated --sub <uuid>)
+# or, for admin access, the API key:
+#   {"X-API-Key": "ik_..."}
+# The schema (Docs, top left) follows the credential; RLS decides which rows come back.
+
+{ __typename }
+"""
+
+
 def graphiql(request: Request) -> Response:
-    """GraphiQL for browsers; everything else that GETs without a query learns what to send."""
+    """GraphiQL for browsers; everything else that GETs without a query learns what to send.
+
+    The page starts with the anon key (public by design: start-up prints it), so the schema and
+    the docs explorer load on first open; the default query explains how to switch credentials.
+    """
     if "text/html" not in request.headers.get("accept", ""):
         return failure(errors.invalid_query("Provide a GraphQL document in the 'query' parameter"))
     base = request.scope.get("root_path", "") + request.url.path.rstrip("/")
-    page = GRAPHIQL_PAGE.format(static=base + "/static", endpoint=orjson.dumps(base).decode())
+    secret = request.app.state.gateway.settings.jwt_secret
+    page = GRAPHIQL_PAGE.format(static=base + "/static", endpoint=_script_json(base),
+                                anon_key=_script_json(anon_key(secret)), default_query=_script_json(DEFAULT_QUERY))
     return HTMLResponse(page)
+
+
+def _script_json(value: str) -> str:
+    """A JavaScript string literal safe inside a <script> element."""
+    return orjson.dumps(value).decode().replace("<", "\\u003c")
 
 
 async def static_asset(request: Request) -> Response:
