@@ -1,0 +1,148 @@
+"""GraphQL per-request cost by execution path: ``python -m gateway.bench.graphql``.
+
+In:  nothing (``--requests N``, default 2,000 per row).
+Out: printed rows, one run, in-process (httpx over ASGI, no sockets), sequential requests:
+     wall and CPU microseconds per request for the same operations served by
+     - the gateway's cached-document fast path (PostgreSQL's JSON spliced into the response);
+     - the gateway's view with graphql-core ``execute`` on the cached document;
+     - the gateway's view with ``strawberry.Schema.execute`` on the cached document (used when
+       the extensions module declares Strawberry schema extensions);
+     - Strawberry's own ASGI view (``strawberry.asgi.GraphQL``) over the same merged schema,
+       which parses and validates every request.
+     A throwaway PostgreSQL holds one 1,000-row table; the extensions module is written to a
+     temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from . import database
+
+TABLE_SQL = """
+CREATE TABLE public.posts (id int PRIMARY KEY, title text NOT NULL);
+INSERT INTO public.posts SELECT i, 'post ' || i FROM generate_series(1, 1000) i;
+GRANT SELECT ON public.posts TO anon, authenticated, project_admin;
+"""
+
+MODULE = """
+import strawberry
+from strawberry.extensions import SchemaExtension
+from gateway.graphql.extend import Generated, run_generated
+
+Posts = Generated("Posts")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return "hi"
+
+    @strawberry.field
+    async def latest(self, info: strawberry.Info, limit: int = 1) -> list[Posts]:
+        return await run_generated(info, "posts", orderBy=[{"id": "DESC"}], limit=limit)
+
+
+class Nothing(SchemaExtension):
+    pass
+
+
+extensions = [Nothing] if WITH_EXTENSION else []
+"""
+
+FAST = "{ posts(limit: 1, orderBy: [{id: DESC}]) { id title } }"
+HAND = "{ latest(limit: 1) { id title } }"
+CONST = "{ hello }"
+
+
+async def measure(label: str, send: Callable[[], Awaitable[httpx.Response]], n: int) -> None:
+    first = await send()
+    assert first.status_code == 200 and "errors" not in first.json(), first.text
+    for _ in range(min(300, n)):
+        await send()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        await send()
+    wall, cpu = (time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6
+    print(f"{label:84s} {wall:8.1f} us wall {cpu:8.1f} us CPU", flush=True)
+
+
+async def run(dsn: str, folder: Path, n: int) -> None:
+    from strawberry.asgi import GraphQL
+
+    from gateway.app import create_app
+    from gateway.auth import anon_key
+    from gateway.graphql import sbcompat
+    from gateway.settings import Settings
+
+    secret = "bench-secret-" + "s" * 40
+    headers = {"Authorization": f"Bearer {anon_key(secret)}"}
+    for name, with_extension in (("bench_ext_plain", False), ("bench_ext_extended", True)):
+        (folder / f"{name}.py").write_text(f"WITH_EXTENSION = {with_extension}\n" + textwrap.dedent(MODULE))
+    sys.path.insert(0, str(folder))
+    for name in ("bench_ext_plain", "bench_ext_extended"):
+        settings = Settings(database_url=dsn, jwt_secret=secret, api_key="ik_" + "0" * 64, data_dir=str(folder),
+                            authenticator_password="bench-login-" + "p" * 30, graphql_extensions=name,
+                            access_log=False, log_level="warning")
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+
+            def post(query: str, c: httpx.AsyncClient = client) -> Callable[[], Awaitable[httpx.Response]]:
+                return lambda: c.post("/graphql", json={"query": query}, headers=headers)
+
+            if name == "bench_ext_plain":
+                await measure("gateway view, fast path: generated list, 1 row", post(FAST), n)
+                await measure("gateway view, graphql-core on the cached document: hand-written list, 1 row",
+                              post(HAND), n)
+                await measure("gateway view, graphql-core on the cached document: { hello }", post(CONST), n)
+                schema = sbcompat.strawberry_of(app.state.gateway.graphql_schema.schema)
+                strawberry_app = GraphQL(schema, graphql_ide=None)
+                own = httpx.AsyncClient(transport=httpx.ASGITransport(app=strawberry_app), base_url="http://bench")
+                await measure("Strawberry's ASGI view (parses and validates each request): { hello }",
+                              post(CONST, own), n)
+                await own.aclose()
+            else:
+                await measure("gateway view, Strawberry execute on the cached document: hand-written list, 1 row",
+                              post(HAND), n)
+                await measure("gateway view, Strawberry execute on the cached document: { hello }", post(CONST), n)
+            await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.bench.graphql", description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    opts = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-graphql-") as tmp:
+        workdir = Path(tmp)
+        os.chmod(workdir, 0o755)  # pgserver's server may run as another OS user
+        pg = database.start(workdir, ("graphql",))
+        try:
+            async def prepare() -> None:
+                conn = await pg.connect("graphql")
+                try:
+                    await database.apply_bootstrap(conn)
+                    await conn.execute(TABLE_SQL)
+                finally:
+                    await conn.close()
+
+            asyncio.run(prepare())
+            asyncio.run(run(pg.dsn("graphql"), workdir, opts.requests))
+        finally:
+            pg.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
