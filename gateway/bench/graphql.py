@@ -108,6 +108,7 @@ async def run(dsn: str, folder: Path, n: int) -> None:
                               post(HAND), n)
                 await measure("gateway view, graphql-core on the cached document: { hello }", post(CONST), n)
                 schema = sbcompat.strawberry_of(app.state.gateway.graphql_schema.schema)
+                assert schema is not None
                 strawberry_app = GraphQL(schema, graphql_ide=None)
                 own = httpx.AsyncClient(transport=httpx.ASGITransport(app=strawberry_app), base_url="http://bench")
                 await measure("Strawberry's ASGI view (parses and validates each request): { hello }",
