@@ -100,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphql_extensions", "GATEWAY_GRAPHQL_EXTENSIONS", None, _str,
             "Python module (package.module) whose Strawberry Query/Mutation/Subscription fields are merged "
             "into the GraphQL schema."),
+    Setting("graphql_ws_max_operations", "GATEWAY_GRAPHQL_WS_MAX_OPERATIONS", 100, _int,
+            "Most operations (subscriptions) running at once on one GraphQL WebSocket connection."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -138,6 +140,7 @@ class Settings:
     graphql_max_tokens: int = 5000
     graphql_max_cost: int = 50000
     graphql_extensions: str | None = None
+    graphql_ws_max_operations: int = 100
     log_level: str = "info"
     access_log: bool = True
 

@@ -253,3 +253,15 @@ async def test_schema_extensions_of_the_module_run_on_http_operations(pg_url: st
     async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
         body = await gql(gw, "{ hello posts_count }", gw.user("alice"))
         assert body == {"data": {"hello": "hi", "posts_count": 0}, "extensions": {"served_by": "strawberry"}}
+
+
+def test_the_graphql_extensions_flag_of_serve_reaches_the_workers(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import cli, settings
+
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("GATEWAY_GRAPHQL_EXTENSIONS", raising=False)
+    args = cli.parser().parse_args(["serve", "--graphql-extensions", "myapi"])
+    resolved = cli.resolved_settings(graphql_extensions=args.graphql_extensions)
+    assert resolved.graphql_extensions == "myapi"
+    assert settings.load(cli.worker_environment(resolved)).graphql_extensions == "myapi"

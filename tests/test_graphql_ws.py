@@ -35,6 +35,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO authent
 """
 
 EXTENSIONS = """
+import asyncio
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -53,6 +54,11 @@ class Subscription:
     async def countdown(self, info: strawberry.Info, start: int = 3) -> AsyncGenerator[str, None]:
         for n in range(start, 0, -1):
             yield f"{info.context.identity.role}:{n}"
+
+    @strawberry.subscription
+    async def forever(self) -> AsyncGenerator[int, None]:
+        yield 1
+        await asyncio.sleep(3600)
 """
 
 TRANSPORT, LEGACY = "graphql-transport-ws", "graphql-ws"
@@ -144,3 +150,16 @@ async def test_the_legacy_graphql_ws_protocol_streams_the_same_subscription(serv
         assert (await recv(ws))["type"] == "connection_ack"
         got = await results(ws, "subscription { countdown(start: 1) }", LEGACY)
     assert got == [{"data": {"countdown": "anon:1"}}]
+
+
+async def test_operations_beyond_the_per_connection_limit_are_refused(pg_url: str, module_dir: Path) -> None:
+    with live_server(pg_url, (SCHEMA,), graphql_extensions=MODULE, graphql_ws_max_operations=1) as limited:
+        async with await open_session(limited, {"X-API-Key": API_KEY}) as ws:
+            assert (await recv(ws))["type"] == "connection_ack"
+            forever = {"query": "subscription { forever }"}
+            await ws.send(json.dumps({"id": "a", "type": "subscribe", "payload": forever}))
+            assert await recv(ws) == {"id": "a", "type": "next", "payload": {"data": {"forever": 1}}}
+            await ws.send(json.dumps({"id": "b", "type": "subscribe", "payload": forever}))
+            refused = await recv(ws)
+            assert (refused["id"], refused["type"]) == ("b", "error"), refused
+            assert refused["payload"][0]["message"] == "Subscription limit reached"

@@ -82,7 +82,8 @@ class GatewayGraphQL(GraphQL):
     def __init__(self, gw: Any) -> None:
         self.gw = gw
         super().__init__(schema=self._current(), graphql_ide=None, keep_alive=True, keep_alive_interval=15,
-                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL))
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+                         max_subscriptions_per_connection=gw.settings.graphql_ws_max_operations)
 
     def _current(self) -> strawberry.Schema:
         from .view import current_schema
