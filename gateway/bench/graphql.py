@@ -11,6 +11,9 @@ Out: printed rows, one run, in-process (httpx over ASGI, no sockets), sequential
        which parses and validates every request.
      A throwaway PostgreSQL holds one 1,000-row table; the extensions module is written to a
      temporary folder.
+     With ``--subscriptions N`` (default 1,000; 0 skips it): the resident memory a ``gateway
+     serve`` process gains per 1,000 idle WebSocket subscriptions (a module subscription that
+     sent one event and waits), opened over connections of 50 operations each.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -121,9 +125,90 @@ async def run(dsn: str, folder: Path, n: int) -> None:
             await client.aclose()
 
 
+IDLE_MODULE = """
+import asyncio
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return "hi"
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def idle(self) -> AsyncGenerator[int, None]:
+        yield 1
+        await asyncio.sleep(3600)
+"""
+
+
+async def open_idle(url: str, key: str, n: int, per_connection: int = 50) -> list[Any]:
+    """``n`` idle subscriptions, each acknowledged by its first event; the open connections."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    sockets = []
+    for start in range(0, n, per_connection):
+        ws = await connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        count = min(per_connection, n - start)
+        payload = {"query": "subscription { idle }"}
+        for i in range(count):
+            await ws.send(json.dumps({"id": str(i), "type": "subscribe", "payload": payload}))
+        for _ in range(count):
+            assert json.loads(await ws.recv())["type"] == "next"
+        sockets.append(ws)
+    return sockets
+
+
+def subscription_memory(dsn: str, folder: Path, n: int) -> None:
+    from gateway.auth import anon_key
+
+    from . import procs
+
+    secret = "bench-secret-" + "s" * 40
+    (folder / "bench_ext_idle.py").write_text(textwrap.dedent(IDLE_MODULE))
+    port = procs.free_port()
+    env = {"DATABASE_URL": dsn, "JWT_SECRET": secret, "API_KEY": "ik_" + "0" * 64, "GATEWAY_DATA_DIR": str(folder),
+           "GATEWAY_AUTHENTICATOR_PASSWORD": "bench-login-" + "p" * 30, "GATEWAY_ACCESS_LOG": "false",
+           "GATEWAY_GRAPHQL_EXTENSIONS": "bench_ext_idle", "GATEWAY_LOG_LEVEL": "warning"}
+    server = procs.start("gateway", procs.gateway_command(port, 1), env, port, folder)
+    try:
+        problem = procs.wait_healthy(server, 120)
+        if problem:
+            print(f"subscription memory: gateway did not start ({problem})")
+            return
+        worker = server.workers()[0]
+
+        async def measure() -> None:
+            url = server.url.replace("http://", "ws://") + "/graphql"
+            warm = await open_idle(url, anon_key(secret), 50)  # first-use allocations out of the figure
+            before = worker.memory_info().rss
+            sockets = await open_idle(url, anon_key(secret), n)
+            await asyncio.sleep(1)
+            after = worker.memory_info().rss
+            print(f"idle WebSocket subscriptions: {n:,} open, server RSS +{(after - before) / 1e6:.1f} MB "
+                  f"= {(after - before) / 1e6 / n * 1000:.1f} MB per 1,000", flush=True)
+            for ws in (*warm, *sockets):
+                await ws.close()
+
+        asyncio.run(measure())
+    finally:
+        procs.stop(server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway.bench.graphql", description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--subscriptions", type=int, default=1000)
     opts = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gateway-bench-graphql-") as tmp:
         workdir = Path(tmp)
@@ -139,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                     await conn.close()
 
             asyncio.run(prepare())
-            asyncio.run(run(pg.dsn("graphql"), workdir, opts.requests))
+            if opts.requests:
+                asyncio.run(run(pg.dsn("graphql"), workdir, opts.requests))
+            if opts.subscriptions:
+                subscription_memory(pg.dsn("graphql"), workdir, opts.subscriptions)
         finally:
             pg.stop()
     return 0
