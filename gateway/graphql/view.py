@@ -9,9 +9,13 @@ Out: ``{"data": ..., "errors": [...]}``. Every error carries the REST error mode
      and ``hint`` when present); Python exceptions become ``INTERNAL_ERROR`` without
      their text.
 
-Statuses: 200 once the operation ran (field errors included); 400 for a document
-that does not parse or validate or for bad variables; the credential's 401/403;
-405 for a mutation sent with GET.
+Statuses: 200 once the operation ran (field errors included); for a document that does
+not parse or validate or for bad variables, 400 — or 200 when the client accepts only
+``application/json`` (``media.py`` negotiates the type); the credential's 401/403; 405 for a
+mutation sent with GET; 415 for a POST body that is neither JSON nor GraphQL.
+
+Operations the fast path does not answer run through ``execution.py`` (graphql-core, or
+Strawberry when the extensions module declares schema extensions); WebSocket is ``ws.py``.
 
 The schema comes from ``current_schema(gw)``: the one the app stored next to the
 current catalog (``gw.graphql_schema``), or built here once for a catalog that has
