@@ -168,6 +168,9 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await reloader.stop()
+            feed = getattr(gw, "change_feed", None)  # started by the first subscription
+            if feed is not None:
+                await feed.stop()
             await pool.close()
             if read_pool is not None:
                 await read_pool.close()

@@ -102,6 +102,12 @@ SETTINGS: tuple[Setting, ...] = (
             "into the GraphQL schema."),
     Setting("graphql_ws_max_operations", "GATEWAY_GRAPHQL_WS_MAX_OPERATIONS", 100, _int,
             "Most operations (subscriptions) running at once on one GraphQL WebSocket connection."),
+    Setting("graphql_max_subscriptions", "GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS", 10000, _int,
+            "Most change streams and live queries open at once per gateway process."),
+    Setting("graphql_subscription_buffer", "GATEWAY_GRAPHQL_SUBSCRIPTION_BUFFER", 1000, _int,
+            "Changes that may wait for one subscriber; one more ends its subscription (slow consumer)."),
+    Setting("graphql_live_debounce_ms", "GATEWAY_GRAPHQL_LIVE_DEBOUNCE_MS", 50, _int,
+            "How long a live query waits after a change before it re-runs (a burst costs one re-run)."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -141,6 +147,9 @@ class Settings:
     graphql_max_cost: int = 50000
     graphql_extensions: str | None = None
     graphql_ws_max_operations: int = 100
+    graphql_max_subscriptions: int = 10000
+    graphql_subscription_buffer: int = 1000
+    graphql_live_debounce_ms: int = 50
     log_level: str = "info"
     access_log: bool = True
 

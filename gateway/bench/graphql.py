@@ -12,8 +12,12 @@ Out: printed rows, one run, in-process (httpx over ASGI, no sockets), sequential
      A throwaway PostgreSQL holds one 1,000-row table; the extensions module is written to a
      temporary folder.
      With ``--subscriptions N`` (default 1,000; 0 skips it): the resident memory a ``gateway
-     serve`` process gains per 1,000 idle WebSocket subscriptions (a module subscription that
-     sent one event and waits), opened over connections of 50 operations each.
+     serve`` process gains per 1,000 idle subscriptions, opened over connections of 50
+     operations each: a module subscription that sent one event and waits (the WebSocket and
+     Strawberry's share), and generated change streams (``events_changes``).
+     Then (``--subscribers 100 --rate 200 --seconds 10``): commit-to-delivery latency p50/p99
+     of ``events_changes { pk row { id } }`` (each row re-read as each subscriber) while one
+     connection inserts at that rate.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ TABLE_SQL = """
 CREATE TABLE public.posts (id int PRIMARY KEY, title text NOT NULL);
 INSERT INTO public.posts SELECT i, 'post ' || i FROM generate_series(1, 1000) i;
 GRANT SELECT ON public.posts TO anon, authenticated, project_admin;
+CREATE TABLE public.events (id serial PRIMARY KEY, body text);
+GRANT SELECT ON public.events TO anon, authenticated, project_admin;
+SELECT system.publish_changes('public.events');
 """
 
 MODULE = """
@@ -148,7 +155,8 @@ class Subscription:
 """
 
 
-async def open_idle(url: str, key: str, n: int, per_connection: int = 50) -> list[Any]:
+async def open_idle(url: str, key: str, n: int, per_connection: int = 50,
+                    query: str = "subscription { idle }") -> list[Any]:
     """``n`` idle subscriptions, each acknowledged by its first event; the open connections."""
     import json
 
@@ -160,7 +168,7 @@ async def open_idle(url: str, key: str, n: int, per_connection: int = 50) -> lis
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         count = min(per_connection, n - start)
-        payload = {"query": "subscription { idle }"}
+        payload = {"query": query}
         for i in range(count):
             await ws.send(json.dumps({"id": str(i), "type": "subscribe", "payload": payload}))
         for _ in range(count):
@@ -169,36 +177,106 @@ async def open_idle(url: str, key: str, n: int, per_connection: int = 50) -> lis
     return sockets
 
 
-def subscription_memory(dsn: str, folder: Path, n: int) -> None:
-    from gateway.auth import anon_key
-
+def start_server(dsn: str, folder: Path, secret: str) -> Any:
     from . import procs
 
-    secret = "bench-secret-" + "s" * 40
     (folder / "bench_ext_idle.py").write_text(textwrap.dedent(IDLE_MODULE))
     port = procs.free_port()
     env = {"DATABASE_URL": dsn, "JWT_SECRET": secret, "API_KEY": "ik_" + "0" * 64, "GATEWAY_DATA_DIR": str(folder),
            "GATEWAY_AUTHENTICATOR_PASSWORD": "bench-login-" + "p" * 30, "GATEWAY_ACCESS_LOG": "false",
            "GATEWAY_GRAPHQL_EXTENSIONS": "bench_ext_idle", "GATEWAY_LOG_LEVEL": "warning"}
     server = procs.start("gateway", procs.gateway_command(port, 1), env, port, folder)
+    problem = procs.wait_healthy(server, 120)
+    if problem:
+        procs.stop(server)
+        raise RuntimeError(f"gateway did not start ({problem})")
+    return server
+
+
+async def idle_memory(url: str, key: str, worker: Any, n: int, query: str, label: str) -> None:
+    warm = await open_idle(url, key, 50, query=query)  # first-use allocations out of the figure
+    before = worker.memory_info().rss
+    sockets = await open_idle(url, key, n, query=query)
+    await asyncio.sleep(1)
+    after = worker.memory_info().rss
+    print(f"{label}: {n:,} open, server RSS +{(after - before) / 1e6:.1f} MB "
+          f"= {(after - before) / 1e6 / n * 1000:.1f} MB per 1,000", flush=True)
+    for ws in (*warm, *sockets):
+        await ws.close()
+
+
+async def latency(url: str, key: str, dsn: str, subscribers: int, rate: float, seconds: float) -> None:
+    """Commit-to-delivery latency of ``events_changes`` for ``subscribers`` under ``rate`` inserts/s."""
+    import json
+
+    import asyncpg
+    from websockets.asyncio.client import connect
+
+    received: list[dict[int, float]] = []
+    sockets = []
+    for _ in range(subscribers):
+        ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                  "payload": {"query": "subscription { events_changes { pk row { id } } }"}}))
+        sockets.append(ws)
+        received.append({})
+    await asyncio.sleep(1)  # every subscription registered before the first insert
+
+    async def read(ws: Any, into: dict[int, float]) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message.get("type") == "next":
+                into[message["payload"]["data"]["events_changes"]["pk"]["id"]] = time.perf_counter()
+
+    readers = [asyncio.create_task(read(ws, into)) for ws, into in zip(sockets, received, strict=True)]
+    committed: dict[int, float] = {}
+    conn = await asyncpg.connect(dsn)
     try:
-        problem = procs.wait_healthy(server, 120)
-        if problem:
-            print(f"subscription memory: gateway did not start ({problem})")
-            return
+        started = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            row_id = await conn.fetchval("INSERT INTO public.events (body) VALUES ('x') RETURNING id")
+            committed[row_id] = time.perf_counter()  # autocommit: the INSERT has committed
+        await asyncio.sleep(5)  # stragglers
+    finally:
+        await conn.close()
+        for task in readers:
+            task.cancel()
+        for ws in sockets:
+            await ws.close()
+    delays = sorted((into[i] - at) * 1000 for into in received for i, at in committed.items() if i in into)
+    expected = len(committed) * subscribers
+    if not delays:
+        print("change latency: nothing delivered")
+        return
+    p50, p99 = delays[len(delays) // 2], delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    print(f"change latency, {subscribers} subscribers, {rate:.0f} inserts/s for {seconds:.0f} s: "
+          f"delivered {len(delays):,}/{expected:,}, commit->delivery p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+          flush=True)
+
+
+def subscription_figures(dsn: str, folder: Path, n: int, subscribers: int, rate: float, seconds: float) -> None:
+    from gateway.auth import anon_key
+
+    from . import procs
+
+    secret = "bench-secret-" + "s" * 40
+    server = start_server(dsn, folder, secret)
+    try:
         worker = server.workers()[0]
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        key = anon_key(secret)
 
         async def measure() -> None:
-            url = server.url.replace("http://", "ws://") + "/graphql"
-            warm = await open_idle(url, anon_key(secret), 50)  # first-use allocations out of the figure
-            before = worker.memory_info().rss
-            sockets = await open_idle(url, anon_key(secret), n)
-            await asyncio.sleep(1)
-            after = worker.memory_info().rss
-            print(f"idle WebSocket subscriptions: {n:,} open, server RSS +{(after - before) / 1e6:.1f} MB "
-                  f"= {(after - before) / 1e6 / n * 1000:.1f} MB per 1,000", flush=True)
-            for ws in (*warm, *sockets):
-                await ws.close()
+            if n:
+                await idle_memory(url, key, worker, n, "subscription { idle }",
+                                  "idle subscriptions (extensions module, WebSocket only)")
+                await idle_memory(url, key, worker, n, "subscription { events_changes { pk } }",
+                                  "idle change streams (events_changes)")
+            if subscribers and seconds:
+                await latency(url, key, dsn, subscribers, rate, seconds)
 
         asyncio.run(measure())
     finally:
@@ -209,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway.bench.graphql", description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--subscriptions", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
     opts = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gateway-bench-graphql-") as tmp:
         workdir = Path(tmp)
@@ -226,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(prepare())
             if opts.requests:
                 asyncio.run(run(pg.dsn("graphql"), workdir, opts.requests))
-            if opts.subscriptions:
-                subscription_memory(pg.dsn("graphql"), workdir, opts.subscriptions)
+            if opts.subscriptions or opts.subscribers:
+                subscription_figures(pg.dsn("graphql"), workdir, opts.subscriptions, opts.subscribers, opts.rate,
+                                     opts.seconds)
         finally:
             pg.stop()
     return 0

@@ -41,7 +41,7 @@ from graphql import (
 )
 
 from ..settings import Settings
-from . import extend, sbcompat
+from . import extend, sbcompat, subscriptions
 from .translate import GATEWAY, RootField
 
 log = logging.getLogger("gateway.graphql")
@@ -168,6 +168,7 @@ def serve(generated: GraphQLSchema, settings: Settings) -> GraphQLSchema:
 
     Raises ``extend.ExtensionError`` for a module that cannot load and for a name defined twice.
     """
+    generated = subscriptions.add_subscriptions(generated)  # live queries and change streams
     part = extend.load(settings.graphql_extensions) if settings.graphql_extensions else extend.load_empty()
     merged = _Merge(generated, part).schema() if settings.graphql_extensions else generated
     problems = validate_schema(merged) if merged is not generated else []
