@@ -156,8 +156,8 @@ class Subscription:
 
 
 async def open_idle(url: str, key: str, n: int, per_connection: int = 50,
-                    query: str = "subscription { idle }") -> list[Any]:
-    """``n`` idle subscriptions, each acknowledged by its first event; the open connections."""
+                    query: str = "subscription { idle }", first_event: bool = True) -> list[Any]:
+    """``n`` idle subscriptions (each awaited to its first event, when it sends one); the connections."""
     import json
 
     from websockets.asyncio.client import connect
@@ -171,8 +171,9 @@ async def open_idle(url: str, key: str, n: int, per_connection: int = 50,
         payload = {"query": query}
         for i in range(count):
             await ws.send(json.dumps({"id": str(i), "type": "subscribe", "payload": payload}))
-        for _ in range(count):
-            assert json.loads(await ws.recv())["type"] == "next"
+        if first_event:
+            for _ in range(count):
+                assert json.loads(await ws.recv())["type"] == "next"
         sockets.append(ws)
     return sockets
 
@@ -193,11 +194,13 @@ def start_server(dsn: str, folder: Path, secret: str) -> Any:
     return server
 
 
-async def idle_memory(url: str, key: str, worker: Any, n: int, query: str, label: str) -> None:
-    warm = await open_idle(url, key, 50, query=query)  # first-use allocations out of the figure
-    before = worker.memory_info().rss
-    sockets = await open_idle(url, key, n, query=query)
+async def idle_memory(url: str, key: str, worker: Any, n: int, query: str, label: str,
+                      first_event: bool = True) -> None:
+    warm = await open_idle(url, key, 50, query=query, first_event=first_event)  # first-use allocations
     await asyncio.sleep(1)
+    before = worker.memory_info().rss
+    sockets = await open_idle(url, key, n, query=query, first_event=first_event)
+    await asyncio.sleep(3)  # a change stream sends nothing: give the server time to open them all
     after = worker.memory_info().rss
     print(f"{label}: {n:,} open, server RSS +{(after - before) / 1e6:.1f} MB "
           f"= {(after - before) / 1e6 / n * 1000:.1f} MB per 1,000", flush=True)
@@ -274,7 +277,7 @@ def subscription_figures(dsn: str, folder: Path, n: int, subscribers: int, rate:
                 await idle_memory(url, key, worker, n, "subscription { idle }",
                                   "idle subscriptions (extensions module, WebSocket only)")
                 await idle_memory(url, key, worker, n, "subscription { events_changes { pk } }",
-                                  "idle change streams (events_changes)")
+                                  "idle change streams (events_changes)", first_event=False)
             if subscribers and seconds:
                 await latency(url, key, dsn, subscribers, rate, seconds)
 

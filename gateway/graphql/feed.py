@@ -21,7 +21,7 @@ import collections
 import contextlib
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -42,6 +42,9 @@ class Change:
     table: tuple[str, str]  # (schema, name), the catalog's table key
     op: str  # INSERT, UPDATE or DELETE
     pk: dict[str, Any]  # primary key column -> value
+    # re-reads of this change by (caller, request), shared by subscribers who would run the very same
+    # statement as the very same caller; dropped with the change once every subscriber took it
+    reads: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 RESYNC = Change(("", ""), "RESYNC", {})  # the listener reconnected: changes may have been missed

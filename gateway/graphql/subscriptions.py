@@ -190,6 +190,18 @@ async def live(_root: Any, info: Any, **args: Any) -> AsyncIterator[Any]:
 # --------------------------------------------------------------------------- change streams
 
 
+async def _shared(change: Change, session: Any, request: Any) -> Any:
+    """``request`` run as the session's caller, once per change for every subscriber who would run the
+    very same statement as the very same caller (same role and claims): 100 subscribers of one
+    query and role cost one re-read per change, not 100."""
+    identity = session.identity
+    key = (identity.role, orjson.dumps(dict(identity.claims), option=orjson.OPT_SORT_KEYS), request)
+    task = change.reads.get(key)
+    if task is None:
+        task = change.reads[key] = asyncio.ensure_future(session.run(request))
+    return await asyncio.shield(task)
+
+
 async def changes(_root: Any, info: Any, **args: Any) -> AsyncIterator[dict[str, Any]]:
     session = info.context
     root: RootField = info.parent_type.fields[info.field_name].extensions[GATEWAY]
@@ -202,15 +214,16 @@ async def changes(_root: Any, info: Any, **args: Any) -> AsyncIterator[dict[str,
                 if nodes[0].name.value == "row"}
     user_filter = args.get("filter")
 
-    async def visible(pk: dict[str, Any]) -> dict[str, Any] | None:
-        """The row keyed ``pk`` as the subscriber reads it, per ``row`` key; None: not visible."""
-        match = {name: {"eq": pk.get(column)} for name, column in keys.items()}
+    async def visible(change: Change) -> dict[str, Any] | None:
+        """The changed row as the subscriber reads it, per ``row`` key; None: not visible."""
+        match = {name: {"eq": change.pk.get(column)} for name, column in keys.items()}
         where = {"and": [user_filter, match]} if user_filter else match
         out: dict[str, Any] = {}
         for key, nodes in row_keys.items() or {None: []}.items():
             w = Walk(info.variable_values, info.fragments, session.settings)
             kind = RootField("list" if key else "count", shape)
-            result = await session.run(root_request(kind, list_fdef, nodes, {"filter": where, "limit": 1}, w))
+            result = await _shared(change, session, root_request(kind, list_fdef, nodes, {"filter": where, "limit": 1},
+                                                                 w))
             rows = orjson.loads(result.body) if key else [None] * (result.total or 0)
             if not rows:
                 return None
@@ -231,7 +244,7 @@ async def changes(_root: Any, info: Any, **args: Any) -> AsyncIterator[dict[str,
             if change.op == "DELETE":
                 yield {**event, **dict.fromkeys(row_keys)}
                 continue
-            rows = await visible(change.pk)
+            rows = await visible(change)
             if rows is not None:
                 yield {**event, **rows}
     finally:
