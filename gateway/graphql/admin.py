@@ -1,7 +1,7 @@
 """The ``admin`` Query field and the ``migrate`` mutation: the REST admin endpoints in GraphQL.
 
 In:  the operation (``resolve.Operation``): its catalog snapshot, identity and gateway.
-Out: ``admin { tables functions indexes policies triggers migrations }`` — lists keyed like
+Out: ``admin { tables views functions indexes policies triggers migrations }`` — lists keyed like
      the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same code
      (``admin/introspect.py``, ``admin/migrations.py``) — and
      ``migrate(version, name, sql)``, which applies a migration exactly as
@@ -49,8 +49,12 @@ ADMIN_COLUMN = _obj("AdminColumn", {"name": _S, "type": _S, "nullable": _B, "def
                                     "isPrimaryKey": _B})
 ADMIN_FOREIGN_KEY = _obj("AdminForeignKey", {"name": _S, "columns": _STRINGS, "referencedSchema": _S,
                                              "referencedTable": _S, "referencedColumns": _STRINGS})
+ADMIN_REFERENCE = _obj("AdminReference", {"name": _S, "schema": _S, "table": _S, "columns": _STRINGS,
+                                          "referencedColumns": _STRINGS})
 ADMIN_TABLE = _obj("AdminTable", {
-    "name": _S, "schema": _S, "columns": _list(ADMIN_COLUMN), "foreignKeys": _list(ADMIN_FOREIGN_KEY),
+    "name": _S, "schema": _S, "kind": _S, "columns": _list(ADMIN_COLUMN), "foreignKeys": _list(ADMIN_FOREIGN_KEY),
+    "referencedBy": GraphQLField(_list(ADMIN_REFERENCE), description="Foreign keys of other tables pointing here."),
+    "uniqueKeys": GraphQLNonNull(GraphQLList(_STRINGS)),
     "rlsEnabled": _B, "rowEstimate": GraphQLNonNull(GraphQLFloat)})
 ADMIN_FUNCTION = _obj("AdminFunction", {"name": _S, "schema": _S, "language": _S, "returnType": _S,
                                         "arguments": _S, "definition": _S})
@@ -65,9 +69,19 @@ ADMIN_MIGRATION = _obj("AdminMigration", MIGRATION_FIELDS)
 APPLIED_MIGRATION = _obj("AppliedMigration", {**MIGRATION_FIELDS, "message": _S})
 
 
-def _table(t: Table) -> dict[str, Any]:
+def _referenced_by(t: Table, catalog: Catalog) -> list[dict[str, Any]]:
+    """Incoming foreign keys: every FK of an exposed table whose target is ``t``."""
+    return [{"name": fk.name, "schema": other.schema, "table": other.name, "columns": list(fk.columns),
+             "referencedColumns": list(fk.ref_columns)}
+            for _, other in sorted(catalog.tables.items()) for fk in other.foreign_keys
+            if (fk.ref_schema, fk.ref_table) == t.key]
+
+
+def _table(t: Table, catalog: Catalog) -> dict[str, Any]:
     return {
-        "name": t.name, "schema": t.schema, "rlsEnabled": t.rls_enabled, "rowEstimate": t.row_estimate,
+        "name": t.name, "schema": t.schema, "kind": t.kind, "rlsEnabled": t.rls_enabled,
+        "rowEstimate": t.row_estimate, "uniqueKeys": [list(u) for u in t.unique],
+        "referencedBy": _referenced_by(t, catalog),
         "columns": [{"name": c.name, "type": c.type, "nullable": c.nullable, "default": c.default,
                      "isPrimaryKey": c.name in t.primary_key} for c in t.columns],
         "foreignKeys": [{"name": fk.name, "columns": list(fk.columns), "referencedSchema": fk.ref_schema,
@@ -78,8 +92,14 @@ def _table(t: Table) -> dict[str, Any]:
 
 def tables(catalog: Catalog) -> list[dict[str, Any]]:
     """Tables (not views) of the exposed schemas, by (schema, name)."""
-    return [_table(t) for _, t in sorted(catalog.tables.items())
+    return [_table(t, catalog) for _, t in sorted(catalog.tables.items())
             if t.kind in ("table", "partitioned_table", "foreign_table")]
+
+
+def views(catalog: Catalog) -> list[dict[str, Any]]:
+    """Views and materialized views of the exposed schemas, by (schema, name)."""
+    return [_table(t, catalog) for _, t in sorted(catalog.tables.items())
+            if t.kind in ("view", "materialized_view")]
 
 
 def _admin_op(info: Any) -> Any:
@@ -103,6 +123,7 @@ async def _migrations(op: Any, info: Any) -> Any:
 
 ADMIN = GraphQLObjectType("Admin", {
     "tables": GraphQLField(_list(ADMIN_TABLE), resolve=_from_catalog(tables)),
+    "views": GraphQLField(_list(ADMIN_TABLE), resolve=_from_catalog(views)),
     "functions": GraphQLField(_list(ADMIN_FUNCTION), resolve=_from_catalog(introspect.functions)),
     "indexes": GraphQLField(_list(ADMIN_INDEX), resolve=_from_catalog(introspect.indexes)),
     "policies": GraphQLField(_list(ADMIN_POLICY), resolve=_from_catalog(introspect.policies)),
