@@ -46,7 +46,7 @@ def _list(t: GraphQLObjectType) -> Any:
 
 
 ADMIN_COLUMN = _obj("AdminColumn", {"name": _S, "type": _S, "nullable": _B, "default": GraphQLString,
-                                    "isPrimaryKey": _B})
+                                    "isPrimaryKey": _B, "isIdentity": _B, "isGenerated": _B})
 ADMIN_FOREIGN_KEY = _obj("AdminForeignKey", {"name": _S, "columns": _STRINGS, "referencedSchema": _S,
                                              "referencedTable": _S, "referencedColumns": _STRINGS})
 ADMIN_REFERENCE = _obj("AdminReference", {"name": _S, "schema": _S, "table": _S, "columns": _STRINGS,
@@ -83,7 +83,8 @@ def _table(t: Table, catalog: Catalog) -> dict[str, Any]:
         "rowEstimate": t.row_estimate, "uniqueKeys": [list(u) for u in t.unique],
         "referencedBy": _referenced_by(t, catalog),
         "columns": [{"name": c.name, "type": c.type, "nullable": c.nullable, "default": c.default,
-                     "isPrimaryKey": c.name in t.primary_key} for c in t.columns],
+                     "isPrimaryKey": c.name in t.primary_key, "isIdentity": c.is_identity,
+                     "isGenerated": c.is_generated} for c in t.columns],
         "foreignKeys": [{"name": fk.name, "columns": list(fk.columns), "referencedSchema": fk.ref_schema,
                          "referencedTable": fk.ref_table, "referencedColumns": list(fk.ref_columns)}
                         for fk in t.foreign_keys],
