@@ -210,6 +210,7 @@ async def test_an_admin_signs_in_browses_filters_edits_queries_migrates_and_sign
     views = await page.locator('table.records td[data-column="views"]').all_inner_texts()
     assert views == ["120", "50", "5"]
     assert await total.inner_text() == "Rows 1-3 of 3"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
     await tab.shot("records-filtered-sorted")
 
     await row_cell(page, 1, "title").get_by_role("button").click()
@@ -299,6 +300,8 @@ async def test_a_row_is_inserted_and_deleted_from_the_records_browser(tab: Tab, 
     await tab.sign_in()
     await page.goto(tab.live.url + f"/dashboard#/tables/{SCHEMA}/todos/records")
     await page.get_by_role("button", name="Insert row").click()
+    assert await page.get_by_label("id").get_attribute("placeholder") == "generated"  # an identity column
+    assert await page.get_by_label("done").get_attribute("placeholder") == "default: false"
     await page.get_by_label("title").fill("from the browser")
     await page.get_by_label("priority").fill("7")
     await tab.shot("insert-form")
@@ -462,3 +465,15 @@ async def test_advisor_findings_show_every_field_they_carry_as_text(tab: Tab) ->
     await expect(page.get_by_label("Query")).to_have_value("alter table dash.posts enable row level security;")
     assert await page.evaluate("window.__pwned") is None
     tab.assert_clean()
+
+
+async def test_a_key_that_stops_working_returns_the_page_to_sign_in(tab: Tab) -> None:
+    page = tab.page
+    await tab.sign_in()
+    await page.evaluate("sessionStorage.setItem('gateway.dashboard.key', 'ik_' + 'e'.repeat(64))")  # as if rotated
+    await page.get_by_role("link", name="Functions", exact=True).click()
+    await page.get_by_role("alert").get_by_text("401 AUTH_INVALID_API_KEY").wait_for()
+    await page.get_by_label("Admin API key").wait_for()
+    assert await page.evaluate("sessionStorage.length") == 0
+    await tab.shot("back-to-sign-in")
+    tab.assert_clean(r"401 POST /graphql")

@@ -24,6 +24,12 @@ export function url(path, query) {
   return u;
 }
 
+// A GraphQL answer's first error as the REST error body it carries in its extensions.
+function graphqlError(data) {
+  const first = data && Array.isArray(data.errors) && data.errors[0];
+  return first ? {...(first.extensions || {}), message: first.message} : null;
+}
+
 async function call(method, path, {query, body, headers = {}, key = session.key} = {}) {
   const init = {method, headers: {Accept: "application/json", ...headers}, cache: "no-store"};
   if (key) init.headers.Authorization = `Bearer ${key}`;
@@ -42,22 +48,22 @@ async function call(method, path, {query, body, headers = {}, key = session.key}
   if (text) {
     try { data = JSON.parse(text); } catch { data = text; }
   }
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const err = new ApiError(response.status, graphqlError(data) || data);
+    // the stored key stopped working (rotated, or a token expired): the page goes back to sign-in
+    if (response.status === 401 && key && key === session.key) {
+      window.dispatchEvent(new CustomEvent("dashboard:unauthorized", {detail: err}));
+    }
+    throw err;
+  }
   return {status: response.status, headers: response.headers, data};
 }
 
 // GraphQL: the data, or the first error's REST-style body (extensions) as an ApiError.
 export async function graphql(query, variables, key) {
-  const {data} = await call("POST", "/graphql", {body: {query, variables}, key}).catch((err) => {
-    const first = err.body && err.body.errors && err.body.errors[0];
-    if (first) throw new ApiError(err.status, {...(first.extensions || {}), message: first.message});
-    throw err;
-  });
-  if (data.errors && data.errors.length) {
-    const first = data.errors[0];
-    const ext = first.extensions || {};
-    throw new ApiError(ext.statusCode || 400, {...ext, message: first.message});
-  }
+  const {data} = await call("POST", "/graphql", {body: {query, variables}, key});
+  const error = graphqlError(data);
+  if (error) throw new ApiError(error.statusCode || 400, error);
   return data.data;
 }
 

@@ -1,7 +1,7 @@
 // The dashboard's entry point: sign-in, the page frame (navigation, sign-out) and the hash router.
 // Without a key in this tab's sessionStorage only the sign-in form is built and nothing is fetched.
 
-import {ApiError, session, url} from "./api.js";
+import {session, url} from "./api.js";
 import * as catalog from "./catalog.js";
 import {errorBox, fill, h} from "./dom.js";
 import * as functions from "./functions.js";
@@ -109,13 +109,10 @@ function route() {
   }
 }
 
-// A 401 anywhere means the key stopped working: back to the sign-in form.
-window.addEventListener("unhandledrejection", (event) => {
-  if (event.reason instanceof ApiError && event.reason.status === 401) {
-    event.preventDefault();
-    session.signOut();
-    signInForm(event.reason);
-  }
+// A 401 anywhere means the key stopped working: back to the sign-in form, saying why.
+window.addEventListener("dashboard:unauthorized", (event) => {
+  session.signOut();
+  signInForm(event.detail);
 });
 
 async function start() {

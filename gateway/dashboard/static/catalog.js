@@ -11,7 +11,7 @@ const QUERY = `{ admin {
 } }
 fragment Rel on AdminTable {
   name schema kind rlsEnabled rowEstimate uniqueKeys
-  columns { name type nullable default isPrimaryKey }
+  columns { name type nullable default isPrimaryKey isIdentity isGenerated }
   foreignKeys { name columns referencedSchema referencedTable referencedColumns }
   referencedBy { name schema table columns referencedColumns }
 }`;

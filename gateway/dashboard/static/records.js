@@ -140,7 +140,7 @@ export function render(container, rel) {
 
   function cell(row, c) {
     const td = h("td", {"data-column": c.name});
-    const show = () => fill(td, editable
+    const show = () => fill(td, editable && !c.isGenerated
       ? h("button.cell", {type: "button", title: `Edit ${c.name}`, onClick: () => edit()}, valueNode(row[c.name]))
       : valueNode(row[c.name]));
     const edit = () => {
@@ -214,7 +214,8 @@ export function render(container, rel) {
     const first = rows.length ? st.offset + 1 : 0;
     const last = st.offset + rows.length;
     fill(pager,
-      h("span.total", total === null ? `Rows ${first}-${last}` : `Rows ${first}-${last} of ${total}`),
+      h("span.total", total === 0 ? "0 rows" : total === null ? `Rows ${first}-${last}`
+        : `Rows ${first}-${last} of ${total}`),
       h("button", {type: "button", disabled: st.offset === 0, onClick: () => {
         st.offset = Math.max(0, st.offset - st.limit);
         load();
@@ -230,8 +231,9 @@ export function render(container, rel) {
 
   // ------------------------------------------------------------------ insert
   function drawInsert() {
-    const inputs = rel.columns.map((c) => [c, h("input", {type: "text", id: `new-${c.name}`, name: c.name,
-      placeholder: c.default ? `default: ${c.default}` : c.nullable ? "NULL" : "required"})]);
+    const inputs = rel.columns.filter((c) => !c.isGenerated).map((c) => [c, h("input", {type: "text",
+      id: `new-${c.name}`, name: c.name, placeholder: c.isIdentity ? "generated"
+        : c.default ? `default: ${c.default}` : c.nullable ? "NULL" : "required"})]);
     const result = h("div");
     fill(insertArea, h("form.insert", {"aria-label": "Insert a row", onSubmit: async (e) => {
       e.preventDefault();

@@ -1,6 +1,6 @@
 // SQL view (strict or relaxed raw SQL, results as a table) and migrations view (form and history).
 
-import {migrate, migrations, rawSql} from "./api.js";
+import {migrate, migrations, rawSql, session} from "./api.js";
 import * as catalog from "./catalog.js";
 import {errorBox, fill, h, table, valueNode} from "./dom.js";
 import {relHref} from "./tables.js";
@@ -107,6 +107,8 @@ export function renderMigrations(main) {
     try {
       const done = await migrate(version.value.trim(), name.value.trim(), sql.value);
       const after = await catalog.load();
+      // other gateway processes pick the change up from NOTIFY within a moment: look once more
+      setTimeout(() => { if (session.key) catalog.load().catch(() => {}); }, 1500);
       const added = after.relations.filter((r) => !before.has(`${r.schema}.${r.name}`));
       fill(out, h("div.ok", h("p", `${done.message || "Migration applied"}: ${done.version} ${done.name}.`),
         added.length ? h("p", "New: ", added.map((r, i) => [i ? ", " : "",

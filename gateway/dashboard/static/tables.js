@@ -52,6 +52,8 @@ function overview(section) {
 function keysOf(rel, column) {
   const keys = [];
   if (column.isPrimaryKey) keys.push(badge("PK", "key"));
+  if (column.isIdentity) keys.push(badge("identity", "key"));
+  if (column.isGenerated) keys.push(badge("generated", "key"));
   if (rel.uniqueKeys.some((u) => u.length === 1 && u[0] === column.name)) keys.push(badge("unique", "key"));
   for (const fk of rel.foreignKeys) {
     const i = fk.columns.indexOf(column.name);
