@@ -31,7 +31,7 @@ from support import run_sql
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright (the test extra) is not installed")
 expect = playwright_api.expect
 
-SCHEMA = "dash"
+SCHEMA, OTHER = "dash", "dash_other"  # two exposed schemas; the first is the default
 XSS_TABLE = "<img src=x onerror=window.__pwned=1>"
 XSS_CELL = "<script>window.__pwned=2</script><img src=y onerror=window.__pwned=3>"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -73,10 +73,10 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest_asyncio.fixture(scope="module")
 async def live(pg_url: str) -> AsyncIterator[LiveServer]:
-    await run_sql(pg_url, blog_fixture(SCHEMA) + XSS_SQL)
-    with live_server(pg_url, schemas=(SCHEMA,)) as server:
+    await run_sql(pg_url, blog_fixture(SCHEMA, OTHER) + XSS_SQL)
+    with live_server(pg_url, schemas=(SCHEMA, OTHER)) as server:
         yield server
-    await run_sql(pg_url, f"drop schema {SCHEMA} cascade")
+    await run_sql(pg_url, f"drop schema {SCHEMA}, {OTHER} cascade")
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -477,3 +477,21 @@ async def test_a_key_that_stops_working_returns_the_page_to_sign_in(tab: Tab) ->
     assert await page.evaluate("sessionStorage.length") == 0
     await tab.shot("back-to-sign-in")
     tab.assert_clean(r"401 POST /graphql")
+
+
+async def test_a_table_of_the_second_schema_is_read_and_edited_through_its_profile(
+        tab: Tab, pg: asyncpg.Connection) -> None:
+    page = tab.page
+    await pg.execute(f"update {OTHER}.events set kind = 'view' where id = 2")
+    await tab.sign_in()
+    await page.get_by_role("heading", name=OTHER).wait_for()  # the sidebar groups by schema
+    await page.goto(tab.live.url + f"/dashboard#/tables/{OTHER}/events/records")
+    await page.get_by_role("heading", name=f"{OTHER}.events").wait_for()
+    await expect(page.locator(".pager .total")).to_have_text("Rows 1-3 of 3")
+    await row_cell(page, 2, "kind").get_by_role("button").click()
+    await page.get_by_label("New value for kind").fill("scroll")
+    await page.get_by_role("button", name="Save").click()
+    await page.get_by_text("Saved kind of the row id=2.").wait_for()
+    assert await pg.fetchval(f"select kind from {OTHER}.events where id = 2") == "scroll"
+    await tab.shot("other-schema-edited")
+    tab.assert_clean()

@@ -88,7 +88,8 @@ function frame() {
 
 // "#/tables/public/posts/records" -> ["tables", "public", "posts", "records"]
 function parseHash() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const decode = (part) => { try { return decodeURIComponent(part); } catch { return part; } };
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decode);
   return parts.length && VIEWS[parts[0]] ? parts : ["tables"];
 }
 

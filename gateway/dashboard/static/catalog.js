@@ -3,17 +3,15 @@
 
 import {graphql} from "./api.js";
 
-const QUERY = `{ admin {
-  tables { ...Rel } views { ...Rel }
-  indexes { name tableName columns isUnique isPrimary definition }
-  policies { name tableName command roles using withCheck }
-  triggers { name tableName timing events functionName enabled }
-} }
+const QUERY = `{ admin { tables { ...Rel } views { ...Rel } } }
 fragment Rel on AdminTable {
   name schema kind rlsEnabled rowEstimate uniqueKeys
   columns { name type nullable default isPrimaryKey isIdentity isGenerated }
   foreignKeys { name columns referencedSchema referencedTable referencedColumns }
   referencedBy { name schema table columns referencedColumns }
+  indexes { name columns isUnique isPrimary definition }
+  policies { name command roles using withCheck }
+  triggers { name timing events functionName enabled }
 }`;
 
 const listeners = new Set();
@@ -26,21 +24,13 @@ export function onChange(fn) {
 
 export async function load(key) {
   const {admin} = await graphql(QUERY, null, key);
-  const relations = [...admin.tables, ...admin.views];
-  state.catalog = {...admin, relations};
+  state.catalog = {relations: [...admin.tables, ...admin.views]};
   for (const fn of listeners) fn(state.catalog);
   return state.catalog;
 }
 
 export function find(schema, name) {
   return state.catalog && state.catalog.relations.find((t) => t.schema === schema && t.name === name);
-}
-
-// The indexes, policies and triggers of one table (these lists name the table, not its schema).
-export function partsOf(rel) {
-  const mine = (item) => item.tableName === rel.name;
-  const c = state.catalog;
-  return {indexes: c.indexes.filter(mine), policies: c.policies.filter(mine), triggers: c.triggers.filter(mine)};
 }
 
 export function reset() {

@@ -66,7 +66,6 @@ function keysOf(rel, column) {
 }
 
 function structure(rel) {
-  const parts = catalog.partsOf(rel);
   return [
     h("h2", "Columns"),
     table([
@@ -85,7 +84,7 @@ function structure(rel) {
       {label: "Columns", cell: (i) => list(i.columns)},
       {label: "Unique", cell: (i) => (i.isPrimary ? "primary" : i.isUnique ? "unique" : "—")},
       {label: "Definition", cell: (i) => code(i.definition)},
-    ], parts.indexes, {caption: "Indexes", empty: "No indexes."}),
+    ], rel.indexes, {caption: "Indexes", empty: "No indexes."}),
     h("h2", "Foreign keys"),
     table([
       {label: "Name", cell: (f) => f.name},
@@ -106,7 +105,7 @@ function structure(rel) {
       {label: "Roles", cell: (p) => list(p.roles)},
       {label: "Using", cell: (p) => code(p.using)},
       {label: "With check", cell: (p) => code(p.withCheck)},
-    ], parts.policies, {caption: "Policies", empty: rel.rlsEnabled
+    ], rel.policies, {caption: "Policies", empty: rel.rlsEnabled
       ? "RLS is on and there are no policies: only admins see rows." : "No policies."}),
     h("h2", "Triggers"),
     table([
@@ -115,7 +114,7 @@ function structure(rel) {
       {label: "Events", cell: (t) => list(t.events)},
       {label: "Function", cell: (t) => code(t.functionName)},
       {label: "Enabled", cell: (t) => (t.enabled ? "yes" : "no")},
-    ], parts.triggers, {caption: "Triggers", empty: "No triggers."}),
+    ], rel.triggers, {caption: "Triggers", empty: "No triggers."}),
   ];
 }
 
