@@ -405,8 +405,10 @@ async def test_keyboard_alone_signs_in_opens_a_table_and_edits_a_cell(tab: Tab, 
 async def test_the_phone_width_layout_needs_no_sideways_scrolling(tab: Tab) -> None:
     page = tab.page
     await page.set_viewport_size(PHONE)
+    await page.emulate_media(color_scheme="dark")
     await tab.sign_in()
-    await tab.shot("tables")
+    await tab.shot("tables-dark")
+    await page.emulate_media(color_scheme="light")
     await page.goto(tab.live.url + f"/dashboard#/tables/{SCHEMA}/posts")
     await page.get_by_role("heading", name="dash.posts").wait_for()
     await tab.shot("structure")
@@ -495,3 +497,22 @@ async def test_a_table_of_the_second_schema_is_read_and_edited_through_its_profi
     assert await pg.fetchval(f"select kind from {OTHER}.events where id = 2") == "scroll"
     await tab.shot("other-schema-edited")
     tab.assert_clean()
+
+
+async def test_strict_sql_refuses_auth_users_with_its_error_body_and_relaxed_sql_reads_it(tab: Tab) -> None:
+    page = tab.page
+    await tab.sign_in()
+    await page.get_by_role("link", name="SQL", exact=True).click()
+    await page.get_by_label("Query").fill("select count(*) as users from auth.users")
+    await page.get_by_label("Query").press("Control+Enter")
+    alert = page.get_by_role("alert")
+    await alert.wait_for()
+    assert '"statusCode": 4' in await alert.locator("pre.body").inner_text()
+    await tab.shot("strict-refused")
+    await page.get_by_label("relaxed").check()
+    await page.get_by_role("button", name="Run").click()
+    result = page.get_by_role("region", name="Result rows")
+    await result.wait_for()
+    assert await result.locator("th").all_inner_texts() == ["users"]
+    await tab.shot("relaxed-result")
+    tab.assert_clean(r"4\d\d POST /api/database/advance/rawsql")

@@ -24,7 +24,9 @@ export function onChange(fn) {
 
 export async function load(key) {
   const {admin} = await graphql(QUERY, null, key);
-  state.catalog = {relations: [...admin.tables, ...admin.views]};
+  const relations = [...admin.tables, ...admin.views];
+  relations.sort((a, b) => a.schema.localeCompare(b.schema) || a.name.localeCompare(b.name));
+  state.catalog = {relations};
   for (const fn of listeners) fn(state.catalog);
   return state.catalog;
 }
