@@ -130,6 +130,17 @@ _POSTGREST_ADVICE = {
 }
 
 
+def unfiltered_write(verb: str, table: str, rest: str, graphql: str) -> GatewayError:
+    """An UPDATE or DELETE with no filter at all (pg-safeupdate's rule), refused before any SQL runs.
+    ``rest`` and ``graphql`` are filters, in each front end's syntax, that match every row on purpose."""
+    return GatewayError(
+        400, "INVALID_QUERY", f"{verb} requires a filter: without one it would affect every row of '{table}'",
+        code="21000", hint=f"To {verb.lower()} every row on purpose, send a filter every row meets: "
+                           f"{rest} (REST) or {graphql} (GraphQL)",
+        next_actions=f"Add a filter that selects the rows to {verb.lower()}; to {verb.lower()} all of them "
+                     f"on purpose, filter on a condition every row meets ({rest})")
+
+
 def forbidden(message: str = "Admin access required") -> GatewayError:
     return GatewayError(403, "FORBIDDEN", message)
 
