@@ -158,6 +158,16 @@ async def test_graphql_update_and_delete_whose_filter_narrows_nothing_are_refuse
     assert await everything(pg) == before
 
 
+@pytest.mark.parametrize("field", ["update_items(set: {label: \"zz\"}) { id }", "delete_items { id }"])
+async def test_graphql_update_and_delete_without_a_filter_argument_are_refused(
+        gw: Running, data: None, pg: asyncpg.Connection, field: str) -> None:
+    before = await everything(pg)
+    r = await gw.client.post("/graphql", json={"query": "mutation { " + field + " }"}, headers=gw.admin)
+    body = r.json()
+    assert body.get("data") is None and "filter" in body["errors"][0]["message"], body
+    assert await everything(pg) == before
+
+
 async def test_a_graphql_filter_that_matches_every_row_on_purpose_still_works(
         gw: Running, data: None, pg: asyncpg.Connection) -> None:
     body = await gql(gw, """mutation {
