@@ -47,7 +47,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "DATABASE_URL", None, _str,
-            "PostgreSQL URL (postgresql://user:pass@host/db). Unset: an embedded PostgreSQL in the data dir."),
+            "PostgreSQL URL (postgresql://user:pass@host/db) of the role that applies the bootstrap (a superuser, "
+            "or an owner that may create roles); requests never use it. Unset: an embedded PostgreSQL."),
     Setting("authenticator_url", "GATEWAY_AUTHENTICATOR_URL", None, _str,
             "URL requests log in with: a non-superuser NOINHERIT role granted only anon, authenticated and "
             "project_admin. Unset: gateway_authenticator on DATABASE_URL's server, created by the gateway."),

@@ -102,13 +102,15 @@ BEGIN
                 HINT = format('Create it once as a superuser: CREATE ROLE %I LOGIN NOINHERIT PASSWORD ''...''; '
                               'GRANT anon, authenticated, project_admin TO %I;', login, login);
     END;
-  ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
-                WHERE rolname = login
-                  AND (rolsuper OR rolinherit OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)) THEN
+  ELSIF login <> current_user  -- never the bootstrap role itself (an operator's mistake, refused later)
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                    WHERE rolname = login
+                      AND (rolsuper OR rolinherit OR rolcreaterole OR rolcreatedb OR rolreplication
+                           OR rolbypassrls)) THEN
     BEGIN
       EXECUTE format('ALTER ROLE %I NOSUPERUSER NOINHERIT NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS',
                      login);
-    EXCEPTION WHEN insufficient_privilege THEN
+    EXCEPTION WHEN OTHERS THEN
       NULL;  -- the start-up check names what is wrong and refuses to serve through it
     END;
   END IF;
@@ -144,6 +146,7 @@ BEGIN
     JOIN pg_catalog.pg_roles granted ON granted.oid = m.roleid
     JOIN pg_catalog.pg_roles member ON member.oid = m.member
     WHERE member.rolname IN ('anon', 'authenticated', 'project_admin', coalesce(login, 'anon'))
+      AND member.rolname <> current_user
       AND (granted.rolsuper OR granted.rolcreaterole OR granted.rolcreatedb
            OR granted.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files',
                                   'pg_read_all_data', 'pg_write_all_data', 'pg_signal_backend',
@@ -151,7 +154,7 @@ BEGIN
   LOOP
     BEGIN
       EXECUTE format('REVOKE %I FROM %I', found.granted, found.member);
-    EXCEPTION WHEN insufficient_privilege THEN
+    EXCEPTION WHEN OTHERS THEN
       NULL;  -- reported by the start-up check
     END;
   END LOOP;
