@@ -2,7 +2,8 @@
 
 Every finding is asserted with its exact fix SQL; then the fixes are applied (as the superuser who
 owns the sample objects) and each finding must be gone. Runs on PostgreSQL 14 to 18: the one
-version difference (``security_invoker`` exists from 15) is asserted for the server at hand.
+version difference (``security_invoker`` exists from 15) is asserted for the server at hand over
+HTTP, and for 14 and 15+ alike by handing the version to ``advisor.findings``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest_asyncio
 from support import Running, app_with, assert_error
 
 from gateway.admin import advisor
+from gateway.execute import RequestContext
+from gateway.identity import ADMIN
 
 SCHEMA = "sec_adv"
 PRIVATE = "sec_adv_private"
@@ -229,6 +232,31 @@ async def test_applying_each_fix_makes_its_finding_disappear_until_none_is_left(
         await pg.execute(f["fix"])
     assert await advise(gw) == []
     await pg.execute(FIXTURE)  # back to the sample for the other tests
+    await gw.gateway.reload_catalog()
+
+
+@pytest.mark.parametrize("version", [140013, 150008, 180001])
+async def test_the_view_fix_follows_the_server_version_and_clears_the_finding(
+        gw: Running, pg: asyncpg.Connection, version: int) -> None:
+    """The version decides one thing: security_invoker (15+) or, on 14, withdrawing the view. Both
+    fixes run here on the live server, which is 15 or newer, so the REVOKE is proven to clear it too."""
+    async def views() -> dict[str, dict[str, Any]]:
+        async with gw.gateway.executor.transaction(ADMIN, RequestContext(read_only=True)) as tx:
+            found = await advisor.findings(tx, (SCHEMA,), version)
+        return {f["object"]["name"]: f for f in found if f["check"] == "view_bypasses_rls"}
+
+    found = await views()
+    assert set(found) == {"notes_view", "diary_view"}
+    for name, f in found.items():
+        if version < 150000:
+            assert f["fix"] == f"REVOKE ALL ON {SCHEMA}.{name} FROM PUBLIC, anon, authenticated;"
+            assert "PostgreSQL 14 has no security_invoker for views" in f["detail"]
+        else:
+            assert f["fix"] == f"ALTER VIEW {SCHEMA}.{name} SET (security_invoker = true);"
+            assert "PostgreSQL 14" not in f["detail"]
+        await pg.execute(f["fix"])
+    assert await views() == {}
+    await pg.execute(FIXTURE)
     await gw.gateway.reload_catalog()
 
 

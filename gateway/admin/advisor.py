@@ -13,8 +13,9 @@ the object and USAGE on its schema (``has_*_privilege``, so PUBLIC grants, colum
 membership count). Objects that belong to an extension are left out: their owner maintains them.
 
 PostgreSQL 14 has no ``security_invoker`` for views (it came in 15): there the fix for a view that
-bypasses RLS revokes it from the API roles instead, and its ``detail`` says why. That difference is
-decided in the check's SQL from ``server_version_num``, so one query serves 14 to 18.
+bypasses RLS revokes it from the API roles instead, and its ``detail`` says why. The server's version
+(``server_version_num``, known to the connection without a round trip) decides it, passed to that
+check's query as ``$2``; the same queries serve 14 to 18.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Check:
     title: str  # one line, the same for every object found
     why: str  # why it matters and what the fix does
     sql: str  # $1 = schemas (text[]); one row per finding: schema, name, kind, detail, fix
+    versioned: bool = False  # $2 = whether views can be security_invoker (PostgreSQL 15+)
+
+
+SECURITY_INVOKER = 150000  # the first server_version_num whose views take security_invoker
 
 
 # Relations of the examined schemas with what the API roles may do with them. Extension members
@@ -174,12 +179,12 @@ leaks(top, tab, checker, culprit) AS (
 )
 SELECT schema, name, kind,
        pg_catalog.format('Reads %s; %s%s', pg_catalog.string_agg(DISTINCT reading, '; ' ORDER BY reading), {API},
-                         CASE WHEN pg_catalog.current_setting('server_version_num')::int < 150000
+                         CASE WHEN NOT $2::bool
                               THEN '; PostgreSQL 14 has no security_invoker for views, so the fix '
                                    'withdraws the view from anon and authenticated (expose the rows '
                                    'through a SECURITY INVOKER function instead, or upgrade to 15+)'
                               ELSE '' END) AS detail,
-       CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000
+       CASE WHEN $2::bool
             THEN pg_catalog.string_agg(DISTINCT pg_catalog.format('ALTER VIEW %s SET (security_invoker = true);',
                                                                   culprit), ' ' ORDER BY pg_catalog.format(
                                        'ALTER VIEW %s SET (security_invoker = true);', culprit))
@@ -196,7 +201,7 @@ FROM (SELECT v.schema, v.name, v.kind, v.api,
       JOIN pg_catalog.pg_class cv ON cv.oid = leaks.culprit
       JOIN pg_catalog.pg_namespace cn ON cn.oid = cv.relnamespace) AS found
 GROUP BY schema, name, kind, api
-"""),
+""", versioned=True),
     Check(
         "policy_without_rls", "ERROR", "Policies on a table whose row level security is off",
         "Policies only apply while RLS is enabled: these were written to narrow access, and today they "
@@ -279,11 +284,20 @@ FROM rel WHERE relkind = 'r' AND NOT relispartition
 )
 
 
-async def findings(tx: Transaction, schemas: Sequence[str]) -> list[dict[str, Any]]:
-    """Every check's findings over ``schemas``: most severe first, then by object and check."""
+def server_version(tx: Transaction) -> int:
+    """``server_version_num`` of the transaction's connection, from connect time (no round trip)."""
+    v = tx.conn.get_server_version()
+    return int(v.major * 10000 + v.micro)  # PostgreSQL 10+ reports major.0.minor
+
+
+async def findings(tx: Transaction, schemas: Sequence[str], version: int | None = None) -> list[dict[str, Any]]:
+    """Every check's findings over ``schemas``: most severe first, then by object and check.
+    ``version`` (``server_version_num``) defaults to the connection's."""
+    invoker = (server_version(tx) if version is None else version) >= SECURITY_INVOKER
     found: list[dict[str, Any]] = []
     for check in CHECKS:
-        for row in await tx.fetch(Statement(check.sql, (list(schemas),))):
+        params: tuple[Any, ...] = (list(schemas), invoker) if check.versioned else (list(schemas),)
+        for row in await tx.fetch(Statement(check.sql, params)):
             found.append({
                 "check": check.name, "level": check.level, "title": check.title,
                 "object": {"schema": row["schema"], "name": row["name"], "kind": row["kind"]},
