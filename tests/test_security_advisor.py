@@ -58,6 +58,11 @@ CREATE POLICY forgotten_mine ON {SCHEMA}.forgotten USING (owner = auth.uid());
 CREATE VIEW {SCHEMA}.notes_view AS SELECT id, body FROM {SCHEMA}.notes;
 GRANT SELECT ON {SCHEMA}.notes_view TO anon, authenticated;
 
+-- a view as a migration makes it: owned by project_admin, which has BYPASSRLS
+CREATE VIEW {SCHEMA}.notes_admin_view AS SELECT id FROM {SCHEMA}.notes;
+ALTER VIEW {SCHEMA}.notes_admin_view OWNER TO project_admin;
+GRANT SELECT ON {SCHEMA}.notes_admin_view TO authenticated;
+
 -- a view owned by the owner of the RLS table it reads
 CREATE TABLE {SCHEMA}.diary (id int PRIMARY KEY, owner uuid, entry text);
 ALTER TABLE {SCHEMA}.diary ENABLE ROW LEVEL SECURITY;
@@ -120,6 +125,7 @@ def expected(version: int) -> dict[tuple[str, str], str]:
             f"ALTER TABLE {PRIVATE}.salaries ENABLE ROW LEVEL SECURITY;",
         ("view_bypasses_rls", "notes_view"): view_fix.format(f"{s}.notes_view"),
         ("view_bypasses_rls", "diary_view"): view_fix.format(f"{s}.diary_view"),
+        ("view_bypasses_rls", "notes_admin_view"): view_fix.format(f"{s}.notes_admin_view"),
         ("policy_without_rls", "forgotten"): f"ALTER TABLE {s}.forgotten ENABLE ROW LEVEL SECURITY;",
         ("superuser_function_exposed", "whoami_root"):
             f'REVOKE EXECUTE ON FUNCTION {s}.whoami_root(x integer, "odd name" text) '
@@ -191,6 +197,8 @@ async def test_the_details_say_who_holds_what_and_why(gw: Running, pg: asyncpg.C
         "schema": SCHEMA, "name": "open_posts", "kind": "table"}
     assert found[("view_reads_table_without_rls", "salary_outer")]["detail"] == (
         f"Reads {PRIVATE}.salaries without RLS; authenticated SELECT")
+    assert found[("view_bypasses_rls", "notes_admin_view")]["detail"].startswith(
+        f"Reads {SCHEMA}.notes (RLS on) with the rights of project_admin, which has BYPASSRLS; ")
     assert found[("view_bypasses_rls", "diary_view")]["detail"].startswith(
         f"Reads {SCHEMA}.diary (RLS on) with the rights of {OWNER}, its owner; authenticated SELECT")
     notes_view = found[("view_bypasses_rls", "notes_view")]["detail"]
@@ -246,7 +254,7 @@ async def test_the_view_fix_follows_the_server_version_and_clears_the_finding(
         return {f["object"]["name"]: f for f in found if f["check"] == "view_bypasses_rls"}
 
     found = await views()
-    assert set(found) == {"notes_view", "diary_view"}
+    assert set(found) == {"notes_view", "diary_view", "notes_admin_view"}
     for name, f in found.items():
         if version < 150000:
             assert f["fix"] == f"REVOKE ALL ON {SCHEMA}.{name} FROM PUBLIC, anon, authenticated;"
