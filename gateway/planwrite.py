@@ -167,10 +167,11 @@ def require_filter(verb: str, table: Table, where: Sequence[rq.Condition]) -> No
     matches every row (``?id=not.is.null``) is an explicit choice and passes."""
     if where:
         return
-    column = next(iter([table.column_map[c] for c in table.primary_key if c in table.column_map]
-                       + [c for c in table.columns if not c.nullable] + list(table.columns)), None)
+    # a key column is never null (whatever a view's reflection says); else a NOT NULL column
+    keys = [table.column_map[c] for c in table.primary_key if c in table.column_map]
+    column = next(iter(keys + [c for c in table.columns if not c.nullable] + list(table.columns)), None)
     name = column.name if column is not None else "<column>"
-    if column is None or not column.nullable:
+    if column is None or column in keys or not column.nullable:
         rest, graphql = f"?{name}=not.is.null", f"filter: {{{name}: {{is: NOT_NULL}}}}"
     else:  # every row has a value or a null in it
         rest = f"?or=({name}.is.null,{name}.not.is.null)"
