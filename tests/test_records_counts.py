@@ -18,6 +18,8 @@ import pytest
 import pytest_asyncio
 from support import Running, app_with, running_app
 
+from gateway import settings
+
 ROWS = 25_000  # above the default limit of 10,000
 ALICE_ROWS = 50
 
@@ -220,3 +222,17 @@ async def test_cors_exposes_the_estimate_header(app: Running) -> None:
                              headers={**app.user(), "Origin": "http://example.com"})
     exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
     assert {"x-total-count", ESTIMATED} <= exposed
+
+
+@pytest.mark.parametrize(("environ", "count", "limit"), [
+    ({}, "auto", 10000),
+    ({"GATEWAY_COUNT": "EXACT", "GATEWAY_EXACT_COUNT_LIMIT": "500"}, "exact", 500),
+])
+def test_the_count_settings_are_read_from_the_environment(environ: dict[str, str], count: str, limit: int) -> None:
+    loaded = settings.load(environ)
+    assert (loaded.count, loaded.exact_count_limit) == (count, limit)
+
+
+def test_an_unknown_count_mode_is_refused_with_the_modes_it_takes() -> None:
+    with pytest.raises(ValueError, match="GATEWAY_COUNT must be one of auto, exact"):
+        settings.load({"GATEWAY_COUNT": "sometimes"})
