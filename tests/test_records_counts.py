@@ -215,6 +215,8 @@ async def test_counts_and_estimates_are_taken_as_the_caller(app: Running, pg: as
     admin = await planner_rows(pg, "SELECT 1 FROM rest_count.notes", role="project_admin")
     assert total(await get(app, "notes?limit=10", who="admin")) == (admin, True)
     assert total(await get(app, "notes?limit=10", who="anon")) == (0, False)  # no policy for anon
+    anon = await planner_rows(pg, "SELECT 1 FROM rest_count.big", role="anon")
+    assert total(await get(app, "big?limit=10", who="anon")) == (anon, True)
 
 
 async def test_cors_exposes_the_estimate_header(app: Running) -> None:
