@@ -50,6 +50,7 @@ OPERATOR_FAMILIES: dict[str, tuple[str, ...]] = {
     "sl": ("range",), "sr": ("range",), "nxr": ("range",), "nxl": ("range",), "adj": ("range",),
 }
 PATTERN_OPS = ("like", "ilike", "match", "imatch")
+FTS_OPS = ("fts", "plfts", "phfts", "wfts")
 
 # count kind (``Prefer: count``, or "default" without one) -> (total mode, exact-count limit)
 COUNT_KINDS: dict[str, Callable[[Settings], tuple[TotalMode, int | None]]] = {
@@ -58,7 +59,6 @@ COUNT_KINDS: dict[str, Callable[[Settings], tuple[TotalMode, int | None]]] = {
     "estimated": lambda s: ("estimated", s.max_rows),
     "default": lambda s: ("estimated", s.exact_count_limit),
 }
-FTS_OPS = ("fts", "plfts", "phfts", "wfts")
 
 
 class Planner:
