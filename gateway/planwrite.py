@@ -143,11 +143,17 @@ class WritePlanner(Planner):
         if generated:
             raise errors.validation_error(f"Column '{generated[0]}' is generated and cannot be written",
                                           code="428C9")
+        increments = tuple(c for c in columns if c in req.increments)
+        not_numeric = [c for c in increments if table.column_map[c].category not in NUMERIC or
+                       table.column_map[c].is_array]
+        if not_numeric:
+            raise errors.validation_error(f"Column '{not_numeric[0]}' is not numeric and cannot be incremented",
+                                          code="42883")
         payload = self.param(jsonbody.dumps(row))
         where = tuple(self.condition(table, "t0", c, {}) for c in req.where)
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("update", table.schema, table.name, columns, payload, where,
-                         returning=returning, single=req.single)
+                         returning=returning, single=req.single, increments=increments)
 
     def delete(self, req: rq.Delete) -> WritePlan:
         table = self.table(req.target)
@@ -158,6 +164,7 @@ class WritePlanner(Planner):
                          single=req.single)
 
 
+NUMERIC = frozenset({"int", "bigint", "float", "numeric"})  # categories an increment applies to
 # text-like base types keep "" (insforge-behavior §7, last line); every other column drops it
 TEXT_LIKE = frozenset({"text", "varchar", "bpchar", "char", "citext", "name"})
 

@@ -230,6 +230,7 @@ class Update:
     target: Target
     values: Mapping[str, Any]  # column -> new value (decoded JSON)
     where: tuple[Condition, ...] = ()
+    increments: frozenset[str] = frozenset()  # columns of ``values`` added to (col = col + value)
     returning: tuple[SelectItem, ...] = STAR
     return_rows: bool = True
     count: CountKind | None = None

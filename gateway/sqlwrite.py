@@ -84,7 +84,9 @@ def write_dml(shape: WritePlan) -> Any:
                 table(shape.schema, shape.name, "t0")).where(*where)
         assert payload is not None
         body = _payload_rows(shape, sa.func.json_populate_record, payload)
-        return sa.update(target.alias("t0")).values({c: body.c[c] for c in shape.columns}).where(*where)  # type: ignore[arg-type]
+        t0 = target.alias("t0")
+        values = {c: t0.c[c] + body.c[c] if c in shape.increments else body.c[c] for c in shape.columns}
+        return sa.update(t0).values(values).where(*where)  # type: ignore[arg-type]
     return sa.delete(target.alias("t0")).where(*where)  # type: ignore[arg-type]
 
 

@@ -91,8 +91,16 @@ def test_query_fields_follow_the_naming_contract() -> None:
     assert {k: str(f.type) for k, f in conflict.fields.items()} == {
         "columns": "[UserSettingsColumn!]!", "update": "[UserSettingsColumn!]"}
     assert {k: str(a.type) for k, a in mutations["update_user_settings"].args.items()} == {
-        "filter": "UserSettingsFilter!", "set": "UserSettingsSetInput!"}
+        "filter": "UserSettingsFilter!", "set": "UserSettingsSetInput", "atMost": "Int"}
     assert str(mutations["delete_user_settings"].type) == "[UserSettings!]!"
+    assert {k: str(a.type) for k, a in mutations["delete_user_settings"].args.items()} == {
+        "filter": "UserSettingsFilter!", "atMost": "Int"}
+    assert str(mutations["insert_user_settings_one"].type) == "UserSettings"
+    assert {k: str(a.type) for k, a in mutations["insert_user_settings_one"].args.items()} == {
+        "object": "UserSettingsInsertInput!", "on_conflict": "UserSettingsOnConflict"}
+    assert {k: str(a.type) for k, a in mutations["update_user_settings_by_pk"].args.items()} == {
+        "user_id": "UUID!", "set": "UserSettingsSetInput"}
+    assert {k: str(a.type) for k, a in mutations["delete_user_settings_by_pk"].args.items()} == {"user_id": "UUID!"}
 
 
 def test_comparison_inputs_offer_the_rest_operators_for_the_column_type() -> None:
@@ -112,9 +120,10 @@ def test_views_that_cannot_be_written_have_no_mutations_and_generated_columns_ar
               deletable=False),
         Table("public", "items", "table", (col("id", "int4", "int", 1), col("total", "int4", "int", 2,
                                                                              is_generated=True))))
-    assert sorted(roots(schema, mutation=True).fields) == ["delete_items", "insert_items", "migrate",
-                                                          "update_items"]
+    assert sorted(roots(schema, mutation=True).fields) == ["delete_items", "insert_items", "insert_items_one",
+                                                          "migrate", "update_items"]  # no key: no *_by_pk
     assert list(schema.type_map["ItemsInsertInput"].fields) == ["id"]  # type: ignore[attr-defined]
+    assert list(schema.type_map["ItemsIncInput"].fields) == ["id"]  # type: ignore[attr-defined]
 
 
 def test_relations_are_to_one_objects_and_to_many_lists_with_list_arguments() -> None:

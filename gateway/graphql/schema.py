@@ -15,8 +15,16 @@ Per table or view ``posts`` (type ``Posts``; naming rules in ``names.py``):
     input PostsOnConflict { columns: [PostsColumn!]!  update: [PostsColumn!] }
     Query:    posts(filter, orderBy, limit, offset): [Posts!]!   posts_count(filter): Int!   posts_by_pk(<pk>): Posts
     Mutation: insert_posts(objects: [PostsInsertInput!]!, on_conflict: PostsOnConflict): [Posts!]!
-              update_posts(filter: PostsFilter!, set: PostsSetInput!): [Posts!]!
-              delete_posts(filter: PostsFilter!): [Posts!]!
+              insert_posts_one(object: PostsInsertInput!, on_conflict: PostsOnConflict): Posts
+              update_posts(filter: PostsFilter!, set: PostsSetInput, inc: PostsIncInput, atMost: Int): [Posts!]!
+              update_posts_by_pk(<pk>, set: PostsSetInput, inc: PostsIncInput): Posts
+              delete_posts(filter: PostsFilter!, atMost: Int): [Posts!]!
+              delete_posts_by_pk(<pk>): Posts
+
+``inc`` adds to numeric columns (``views = views + n``); ``atMost`` bounds the rows an update or
+delete may change (default: unlimited for admins, ``GATEWAY_GRAPHQL_MAX_AFFECTED`` for everyone
+else): more fails the whole operation and changes nothing. The ``*_by_pk`` and ``*_one`` fields
+answer the row, or null when none matched (or an ``on_conflict`` skipped it).
 
 Always present: ``admin { ... }`` on Query and ``migrate(version, name, sql)`` on
 Mutation, for admins (``admin.py``).
@@ -61,10 +69,11 @@ from graphql import (
 )
 
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
+from ..planwrite import NUMERIC
 from ..settings import Settings
 from . import admin, limits, names, resolve
 from .scalars import ENUM_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
-from .translate import GATEWAY, ColumnField, RelationField, RootField, TableShape
+from .translate import GATEWAY, ColumnField, RelationField, RootField, RootKind, TableShape
 
 log = logging.getLogger("gateway.graphql")
 
@@ -222,14 +231,21 @@ class _Builder:
         self.query[f"{t.field_name}_count"] = GraphQLField(
             GraphQLNonNull(GraphQLInt), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
             extensions={GATEWAY: RootField("count", t.shape)})
-        pk = {n: c for n, c in cols.items() if c.name in table.primary_key}
-        if pk and len(pk) == len(table.primary_key):
+        if self._pk_args(t):
             self.query[f"{t.field_name}_by_pk"] = GraphQLField(
-                t.obj, {n: GraphQLArgument(_required(self.input_type(c.category, c.udt, c.is_array), True))
-                        for n, c in pk.items()},
-                resolve.resolve_root, extensions={GATEWAY: RootField("by_pk", t.shape,
-                                                                     args={n: c.name for n, c in pk.items()})})
+                t.obj, self._pk_args(t), resolve.resolve_root,
+                extensions={GATEWAY: RootField("by_pk", t.shape, args=self._pk_columns(t))})
         self._mutations(t, list_type)
+
+    def _pk_columns(self, t: _Table) -> dict[str, str]:
+        """GraphQL argument -> primary key column; empty unless every key column is exposed."""
+        pk = {n: c.name for n, c in t.shape.columns.items() if c.name in t.table.primary_key}
+        return pk if pk and len(pk) == len(t.table.primary_key) else {}
+
+    def _pk_args(self, t: _Table) -> dict[str, GraphQLArgument]:
+        cols = t.shape.columns
+        return {n: GraphQLArgument(_required(self.input_type(cols[n].category, cols[n].udt, cols[n].is_array), True))
+                for n in self._pk_columns(t)}
 
     def _object_fields(self, t: _Table) -> dict[str, GraphQLField]:
         fields = {n: GraphQLField(self.output_type(c, t.table), resolve=key_resolver, description=c.comment,
@@ -270,23 +286,40 @@ class _Builder:
             return GraphQLInputObjectType(name, {
                 n: GraphQLInputField(self.input_type(c.category, c.udt, c.is_array)) for n, c in writable.items()})
         column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in t.shape.columns.items()})
+        pk_args, pk_columns = self._pk_args(t), self._pk_columns(t)
+
+        def field(kind: RootKind, out: GraphQLOutputType, args: dict[str, GraphQLArgument]) -> GraphQLField:
+            return GraphQLField(out, args, resolve.resolve_root,
+                                extensions={GATEWAY: RootField(kind, t.shape, args=pk_columns)})
         if table.insertable:
             conflict = GraphQLInputObjectType(f"{tn}OnConflict", {
                 "columns": GraphQLInputField(GraphQLNonNull(GraphQLList(GraphQLNonNull(column_enum)))),
                 "update": GraphQLInputField(GraphQLList(GraphQLNonNull(column_enum)))})
-            self.mutation[f"insert_{t.field_name}"] = GraphQLField(list_type, {
-                "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(row_input(f"{tn}InsertInput"))))),
-                "on_conflict": GraphQLArgument(conflict)}, resolve.resolve_root,
-                extensions={GATEWAY: RootField("insert", t.shape)})
+            insert_input = row_input(f"{tn}InsertInput")
+            self.mutation[f"insert_{t.field_name}"] = field("insert", list_type, {
+                "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(insert_input)))),
+                "on_conflict": GraphQLArgument(conflict)})
+            self.mutation[f"insert_{t.field_name}_one"] = field("insert_one", _req(t.obj), {
+                "object": GraphQLArgument(GraphQLNonNull(insert_input)), "on_conflict": GraphQLArgument(conflict)})
+        at_most = {"atMost": GraphQLArgument(GraphQLInt, description=(
+            "Most rows this may change; more fails the operation and changes nothing."))}
         if table.updatable:
-            self.mutation[f"update_{t.field_name}"] = GraphQLField(list_type, {
-                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))),
-                "set": GraphQLArgument(GraphQLNonNull(row_input(f"{tn}SetInput")))}, resolve.resolve_root,
-                extensions={GATEWAY: RootField("update", t.shape)})
+            numeric = {n: c for n, c in writable.items() if c.category in NUMERIC and not c.is_array}
+            changes = {"set": GraphQLArgument(row_input(f"{tn}SetInput"))}
+            if numeric:
+                changes["inc"] = GraphQLArgument(GraphQLInputObjectType(f"{tn}IncInput", {
+                    n: GraphQLInputField(self.input_type(c.category, c.udt, False)) for n, c in numeric.items()},
+                    description="Amounts added to numeric columns (column = column + amount)."))
+            self.mutation[f"update_{t.field_name}"] = field("update", list_type, {
+                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))), **changes, **at_most})
+            if pk_args:
+                self.mutation[f"update_{t.field_name}_by_pk"] = field("update_by_pk", _req(t.obj),
+                                                                       {**pk_args, **changes})
         if table.deletable:
-            self.mutation[f"delete_{t.field_name}"] = GraphQLField(list_type, {
-                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter)))}, resolve.resolve_root,
-                extensions={GATEWAY: RootField("delete", t.shape)})
+            self.mutation[f"delete_{t.field_name}"] = field("delete", list_type, {
+                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))), **at_most})
+            if pk_args:
+                self.mutation[f"delete_{t.field_name}_by_pk"] = field("delete_by_pk", _req(t.obj), pk_args)
 
     # ---------------------------------------------------------------- functions
 

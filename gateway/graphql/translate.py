@@ -96,7 +96,8 @@ class RelationField:
     to_one: bool  # object-or-null (FK side) vs list (referenced side)
 
 
-RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin"]
+RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin",
+                   "insert_one", "update_by_pk", "delete_by_pk"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Walk:
     variables: Any  # graphql-core's coerced variable values (what resolvers see)
     fragments: Mapping[str, FragmentDefinitionNode]
     settings: Settings
+    admin: bool = False  # the caller is project_admin (no default atMost)
     exact: bool = True  # PostgreSQL's JSON is exactly the GraphQL value of this field
     cost: int = 0  # rows the field may return, summed over every list (limits multiplied down)
 
@@ -297,14 +299,14 @@ def _by_pk(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args
            walk: Walk) -> Request:
     shape = _shape(root)
     walk.cost += 1
-    where = tuple(Filter(FieldRef(column), "eq", filter_text(args[arg])) for arg, column in root.args.items())
-    return Read(shape.target, select(shape, _object(fdef), nodes, walk), where=where, want_total=False)
+    return Read(shape.target, select(shape, _object(fdef), nodes, walk), where=_pk_filters(root, args),
+                want_total=False)
 
 
 def _insert(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
             walk: Walk) -> Request:
     shape = _shape(root)
-    objects = args.get("objects") or []
+    objects = [args["object"]] if root.kind == "insert_one" else args.get("objects") or []
     walk.cost += len(objects)
     conflict = args.get("on_conflict")
     update = tuple(conflict.get("update") or ()) if conflict else ()
@@ -317,20 +319,49 @@ def _insert(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], arg
         returning=select(shape, _object(fdef), nodes, walk, max(len(objects), 1)))
 
 
+def _pk_filters(root: RootField, args: Mapping[str, Any]) -> tuple[Condition, ...]:
+    """``eq`` on every primary key column, from the ``*_by_pk`` field's arguments."""
+    return tuple(Filter(FieldRef(column), "eq", filter_text(args[arg])) for arg, column in root.args.items())
+
+
+def _at_most(args: Mapping[str, Any], walk: Walk) -> int | None:
+    """The most rows an update/delete may change: ``atMost``, else unlimited for admins and the
+    setting for everyone else. More makes the whole operation fail, nothing changed."""
+    at_most = args.get("atMost")
+    if at_most is None:
+        return None if walk.admin else walk.settings.graphql_max_affected
+    if at_most < 0:
+        raise errors.invalid_query(f"atMost must not be negative, got {at_most}")
+    return int(at_most)
+
+
 def _update(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
             walk: Walk) -> Request:
     shape = _shape(root)
-    walk.cost += walk.settings.default_limit
-    return Update(shape.target, _row(shape, args.get("set") or {}), where=conditions(args.get("filter"), shape),
-                  returning=select(shape, _object(fdef), nodes, walk, walk.settings.default_limit))
+    by_pk = root.kind == "update_by_pk"
+    rows = 1 if by_pk else walk.settings.default_limit
+    walk.cost += rows
+    values, increments = _row(shape, args.get("set") or {}), _row(shape, args.get("inc") or {})
+    both = sorted(set(values) & set(increments))
+    if both:
+        raise errors.validation_error(f"Column '{both[0]}' is both set and incremented; use one of set or inc")
+    if not values and not increments:
+        raise errors.validation_error("Nothing to update: give set, inc or both")
+    return Update(shape.target, {**values, **increments}, increments=frozenset(increments),
+                  where=_pk_filters(root, args) if by_pk else conditions(args.get("filter"), shape),
+                  max_affected=None if by_pk else _at_most(args, walk),
+                  returning=select(shape, _object(fdef), nodes, walk, rows))
 
 
 def _delete(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
             walk: Walk) -> Request:
     shape = _shape(root)
-    walk.cost += walk.settings.default_limit
-    return Delete(shape.target, where=conditions(args.get("filter"), shape),
-                  returning=select(shape, _object(fdef), nodes, walk, walk.settings.default_limit))
+    by_pk = root.kind == "delete_by_pk"
+    rows = 1 if by_pk else walk.settings.default_limit
+    walk.cost += rows
+    return Delete(shape.target, where=_pk_filters(root, args) if by_pk else conditions(args.get("filter"), shape),
+                  max_affected=None if by_pk else _at_most(args, walk),
+                  returning=select(shape, _object(fdef), nodes, walk, rows))
 
 
 def _call(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
@@ -359,7 +390,7 @@ def _object(fdef: GraphQLField) -> GraphQLObjectType:
 
 TRANSLATE: dict[str, Translate] = {
     "list": _list, "count": _count, "by_pk": _by_pk, "insert": _insert, "update": _update,
-    "delete": _delete, "call": _call,
+    "delete": _delete, "call": _call, "insert_one": _insert, "update_by_pk": _update, "delete_by_pk": _delete,
 }
 
 
