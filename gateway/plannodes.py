@@ -182,7 +182,7 @@ class WritePlan:
     returning: Rel | None = None  # shape of the returned rows (source="cte")
     single: bool = False  # the body is element 0
     count_inserted: bool = False  # report how many rows were inserted (upsert 201 vs 200)
-    increments: tuple[str, ...] = ()  # update: these payload columns are added to (c = t0.c + value)
+    operations: tuple[tuple[str, str], ...] = ()  # update: (column, inc|append|delete_key) on the current value
 
 
 @dataclass(frozen=True)

@@ -143,17 +143,19 @@ class WritePlanner(Planner):
         if generated:
             raise errors.validation_error(f"Column '{generated[0]}' is generated and cannot be written",
                                           code="428C9")
-        increments = tuple(c for c in columns if c in req.increments)
-        not_numeric = [c for c in increments if table.column_map[c].category not in NUMERIC or
-                       table.column_map[c].is_array]
-        if not_numeric:
-            raise errors.validation_error(f"Column '{not_numeric[0]}' is not numeric and cannot be incremented",
-                                          code="42883")
+        operations = tuple((c, op) for c, op in req.operations if c in columns)
+        for name, op in operations:
+            col = table.column_map[name]
+            fits = col.category in NUMERIC if op == "inc" else col.udt == "jsonb"
+            if not fits or col.is_array:
+                raise errors.validation_error(
+                    f"Column '{name}' is not {'numeric' if op == 'inc' else 'jsonb'}, so {op} cannot apply to it",
+                    code="42883")
         payload = self.param(jsonbody.dumps(row))
         where = tuple(self.condition(table, "t0", c, {}) for c in req.where)
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("update", table.schema, table.name, columns, payload, where,
-                         returning=returning, single=req.single, increments=increments)
+                         returning=returning, single=req.single, operations=operations)
 
     def delete(self, req: rq.Delete) -> WritePlan:
         table = self.table(req.target)

@@ -223,6 +223,9 @@ class Insert:
     put_filters: tuple[Condition, ...] = ()  # PUT's URL filters: eq on every PK column
 
 
+UpdateOp = Literal["inc", "append", "delete_key"]
+
+
 @dataclass(frozen=True)
 class Update:
     """An update of the rows matching ``where`` (REST PATCH, GraphQL update_<table>)."""
@@ -230,7 +233,9 @@ class Update:
     target: Target
     values: Mapping[str, Any]  # column -> new value (decoded JSON)
     where: tuple[Condition, ...] = ()
-    increments: frozenset[str] = frozenset()  # columns of ``values`` added to (col = col + value)
+    # (column, operation) for values that change the current value instead of replacing it:
+    # "inc" (col + value), "append" (jsonb col || value), "delete_key" (jsonb col - key)
+    operations: tuple[tuple[str, UpdateOp], ...] = ()
     returning: tuple[SelectItem, ...] = STAR
     return_rows: bool = True
     count: CountKind | None = None

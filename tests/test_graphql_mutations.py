@@ -19,7 +19,7 @@ DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
 CREATE SCHEMA {SCHEMA};
 GRANT USAGE ON SCHEMA {SCHEMA} TO anon, authenticated, project_admin;
 CREATE TABLE {SCHEMA}.counters (id int PRIMARY KEY, label text NOT NULL, hits int NOT NULL DEFAULT 0,
-                                 score numeric);
+                                 score numeric, meta jsonb NOT NULL DEFAULT '{{}}');
 CREATE TABLE {SCHEMA}.notes (id int PRIMARY KEY, owner uuid NOT NULL DEFAULT auth.uid(), body text NOT NULL);
 ALTER TABLE {SCHEMA}.notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY notes_mine ON {SCHEMA}.notes FOR ALL TO authenticated
@@ -29,7 +29,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO authent
 
 DATA = f"""
 TRUNCATE {SCHEMA}.counters, {SCHEMA}.notes;
-INSERT INTO {SCHEMA}.counters VALUES (1, 'a', 10, 1.5), (2, 'b', 20, NULL), (3, 'c', 30, 0), (4, 'd', 40, 0);
+INSERT INTO {SCHEMA}.counters VALUES (1, 'a', 10, 1.5, '{{"keep": 1, "drop": 2}}'), (2, 'b', 20, NULL, '{{}}'),
+    (3, 'c', 30, 0, '{{}}'), (4, 'd', 40, 0, '{{}}');
 """
 
 
@@ -56,8 +57,8 @@ async def hits(pg: asyncpg.Connection) -> dict[int, int]:
 
 
 async def test_insert_one_answers_the_row_as_an_object(gw: Running, data: None, pg: asyncpg.Connection) -> None:
-    body = await gql(gw, 'mutation { insert_counters_one(object: {id: 9, label: "z"}) { id label hits } }')
-    assert body == {"data": {"insert_counters_one": {"id": 9, "label": "z", "hits": 0}}}
+    body = await gql(gw, 'mutation { insert_counters_one(object: {id: 9, label: "z"}) { id label hits meta } }')
+    assert body == {"data": {"insert_counters_one": {"id": 9, "label": "z", "hits": 0, "meta": {}}}}
     assert await pg.fetchval(f"SELECT label FROM {SCHEMA}.counters WHERE id = 9") == "z"
 
 
@@ -137,3 +138,10 @@ async def test_incrementing_a_text_column_is_refused(gw: Running, data: None) ->
     body = response.json()
     assert response.status_code in (200, 400) and body.get("data") is None  # a validation error
     assert "label" in body["errors"][0]["message"]  # not a field of CountersIncInput
+
+
+async def test_append_merges_json_and_delete_key_removes_a_key(gw: Running, data: None) -> None:
+    appended = await gql(gw, 'mutation { update_counters_by_pk(id: 1, append: {meta: {added: [1, 2]}}) { meta } }')
+    assert appended["data"]["update_counters_by_pk"]["meta"] == {"keep": 1, "drop": 2, "added": [1, 2]}
+    removed = await gql(gw, 'mutation { update_counters(filter: {id: {eq: 1}}, delete_key: {meta: "drop"}) { meta } }')
+    assert removed["data"]["update_counters"] == [{"meta": {"keep": 1, "added": [1, 2]}}]

@@ -305,11 +305,12 @@ def test_by_pk_mutations_filter_on_every_key_column_and_have_no_row_bound() -> N
 def test_inc_marks_its_columns_as_increments_beside_set() -> None:
     update = one('mutation { update_users(filter: {email: {eq: "a"}}, set: {email: "b"}, inc: {karma: 2}) { id } }')
     assert isinstance(update, Update)
-    assert (dict(update.values), update.increments) == ({"email": "b", "karma": 2}, frozenset({"karma"}))
+    assert (dict(update.values), update.operations) == ({"email": "b", "karma": 2}, (("karma", "inc"),))
 
 
 @pytest.mark.parametrize(("mutation", "message"), [
-    ('update_users(filter: {email: {eq: "a"}}, set: {karma: 1}, inc: {karma: 2})', "both set and incremented"),
+    ('update_users(filter: {email: {eq: "a"}}, set: {karma: 1}, inc: {karma: 2})', "changed twice"),
+    ('update_users(filter: {email: {eq: "a"}}, append: {meta: {}}, delete_key: {meta: "k"})', "changed twice"),
     ('update_users(filter: {email: {eq: "a"}})', "Nothing to update"),
     ('update_users(filter: {email: {eq: "a"}}, set: {email: "b"}, atMost: -1)', "atMost must not be negative"),
 ])

@@ -53,6 +53,7 @@ RESERVED_ROOT: frozenset[str] = frozenset({"admin", "migrate"})
 # The names one table claims, as format patterns over its base name.
 TYPE_FAMILY: tuple[str, ...] = (
     "{}", "{}Filter", "{}OrderBy", "{}Column", "{}InsertInput", "{}SetInput", "{}OnConflict", "{}IncInput",
+    "{}AppendInput", "{}DeleteKeyInput",
 )
 ROOT_FAMILY: tuple[str, ...] = (
     "{}", "{}_count", "{}_by_pk", "insert_{}", "update_{}", "delete_{}", "insert_{}_one", "update_{}_by_pk",

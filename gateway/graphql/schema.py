@@ -65,6 +65,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     validate_schema,
 )
 
@@ -305,11 +306,17 @@ class _Builder:
             "Most rows this may change; more fails the operation and changes nothing."))}
         if table.updatable:
             numeric = {n: c for n, c in writable.items() if c.category in NUMERIC and not c.is_array}
+            jsonb = {n: c for n, c in writable.items() if c.udt == "jsonb" and not c.is_array}
             changes = {"set": GraphQLArgument(row_input(f"{tn}SetInput"))}
-            if numeric:
-                changes["inc"] = GraphQLArgument(GraphQLInputObjectType(f"{tn}IncInput", {
-                    n: GraphQLInputField(self.input_type(c.category, c.udt, False)) for n, c in numeric.items()},
-                    description="Amounts added to numeric columns (column = column + amount)."))
+            for arg, suffix, cols, field_type, doc in (
+                    ("inc", "IncInput", numeric, None, "Amounts added to numeric columns (column = column + amount)."),
+                    ("append", "AppendInput", jsonb, JSONScalar, "JSON merged into jsonb columns (column || value)."),
+                    ("delete_key", "DeleteKeyInput", jsonb, GraphQLString,
+                     "A key removed from jsonb columns (column - key).")):
+                if cols:
+                    changes[arg] = GraphQLArgument(GraphQLInputObjectType(f"{tn}{suffix}", {
+                        n: GraphQLInputField(field_type or self.input_type(c.category, c.udt, False))
+                        for n, c in cols.items()}, description=doc))
             self.mutation[f"update_{t.field_name}"] = field("update", list_type, {
                 "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))), **changes, **at_most})
             if pk_args:

@@ -56,11 +56,13 @@ from ..request import (
     SelectItem,
     Target,
     Update,
+    UpdateOp,
 )
 from ..settings import Settings
 from .scalars import body_value, filter_text
 
 GATEWAY = "gateway"  # the key of a field's ``extensions`` that holds its kind
+UPDATE_OPS: tuple[UpdateOp, ...] = ("inc", "append", "delete_key")  # update arguments besides ``set``
 
 # --------------------------------------------------------------------------- field kinds
 
@@ -341,13 +343,18 @@ def _update(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], arg
     by_pk = root.kind == "update_by_pk"
     rows = 1 if by_pk else walk.settings.default_limit
     walk.cost += rows
-    values, increments = _row(shape, args.get("set") or {}), _row(shape, args.get("inc") or {})
-    both = sorted(set(values) & set(increments))
-    if both:
-        raise errors.validation_error(f"Column '{both[0]}' is both set and incremented; use one of set or inc")
-    if not values and not increments:
-        raise errors.validation_error("Nothing to update: give set, inc or both")
-    return Update(shape.target, {**values, **increments}, increments=frozenset(increments),
+    values = _row(shape, args.get("set") or {})
+    operations: list[tuple[str, UpdateOp]] = []
+    for op in UPDATE_OPS:
+        for column, value in _row(shape, args.get(op) or {}).items():
+            if column in values:
+                raise errors.validation_error(f"Column '{column}' is changed twice (by {op} and another argument); "
+                                              "give each column once")
+            values[column] = value
+            operations.append((column, op))
+    if not values:
+        raise errors.validation_error(f"Nothing to update: give set or one of {', '.join(UPDATE_OPS)}")
+    return Update(shape.target, values, operations=tuple(operations),
                   where=_pk_filters(root, args) if by_pk else conditions(args.get("filter"), shape),
                   max_affected=None if by_pk else _at_most(args, walk),
                   returning=select(shape, _object(fdef), nodes, walk, rows))
