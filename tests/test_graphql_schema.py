@@ -191,3 +191,30 @@ def test_two_hundred_tables_build_one_schema() -> None:
 ])
 def test_graphql_values_become_the_filter_text_rest_would_send(value: Any, text: str) -> None:
     assert filter_text(value) == text
+
+
+def test_nullability_tells_the_truth_about_relations_and_required_insert_columns() -> None:
+    people = Table("public", "people", "table", (col("id", "int4", "int", 1, nullable=False),),
+                   primary_key=("id",))
+    guarded = Table("public", "guarded", "table", (col("id", "int4", "int", 1, nullable=False),),
+                    primary_key=("id",), rls_enabled=True)
+    pets = Table("public", "pets", "table", (
+        col("id", "int4", "int", 1, nullable=False, default="nextval('pets_id_seq')"),
+        col("name", "text", "text", 2, nullable=False),
+        col("nick", "text", "text", 3),
+        col("owner_id", "int4", "int", 4, nullable=False),
+        col("sitter_id", "int4", "int", 5),
+        col("guard_id", "int4", "int", 6, nullable=False)), primary_key=("id",), foreign_keys=(
+        ForeignKey("pets_owner_id_fkey", ("owner_id",), "public", "people", ("id",)),
+        ForeignKey("pets_sitter_id_fkey", ("sitter_id",), "public", "people", ("id",)),
+        ForeignKey("pets_guard_id_fkey", ("guard_id",), "public", "guarded", ("id",))))
+    schema = schema_of(people, guarded, pets)
+    fields = obj(schema, "Pets").fields
+    assert str(fields["owner"].type) == "People!"  # NOT NULL key, no RLS: the row is always there
+    assert str(fields["sitter"].type) == "People"  # nullable key
+    assert str(fields["guard"].type) == "Guarded"  # RLS may hide the row
+    insert = schema.type_map["PetsInsertInput"]
+    assert {k: str(f.type) for k, f in insert.fields.items()} == {  # type: ignore[attr-defined]
+        "id": "Int", "name": "String!", "nick": "String", "owner_id": "Int!", "sitter_id": "Int",
+        "guard_id": "Int!"}
+    assert all(not str(f.type).endswith("!") for f in schema.type_map["PetsSetInput"].fields.values())  # type: ignore[attr-defined]

@@ -242,9 +242,11 @@ def test_on_conflict_with_update_merges_those_columns_and_without_ignores(
 
 def test_insert_rows_carry_decoded_json_values_and_missing_keys_take_defaults() -> None:
     insert = one('mutation { insert_users(objects: [{id: "0b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", '
-                 'karma: "12", balance: 1.5, tags: ["x"], meta: {a: [1]}}, {email: null}]) { id } }')
+                 'karma: "12", balance: 1.5, tags: ["x"], meta: {a: [1]}}, '
+                 '{id: "1b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", email: null}]) { id } }')
     assert insert.rows == ({"id": "0b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", "karma": 12, "balance": "1.5",
-                            "tags": ["x"], "meta": {"a": [1]}}, {"email": None})
+                            "tags": ["x"], "meta": {"a": [1]}},
+                           {"id": "1b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", "email": None})
     assert insert.missing_default and insert.returning == (SelectColumn(FieldRef("id"), alias="id"),)
 
 

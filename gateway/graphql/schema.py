@@ -261,11 +261,22 @@ class _Builder:
                                  None if self_ref else rel.constraint, to_one)
             assert target.obj is not None
             if to_one:
-                fields[name] = GraphQLField(target.obj, resolve=key_resolver, extensions={GATEWAY: kind})
+                fields[name] = GraphQLField(self._to_one_type(t.table, rel, target), resolve=key_resolver,
+                                            extensions={GATEWAY: kind})
             else:
                 fields[name] = GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(target.obj))),
                                             self._list_args(target), key_resolver, extensions={GATEWAY: kind})
         return fields
+
+    @staticmethod
+    def _to_one_type(table: Table, rel: Relationship, target: _Table) -> GraphQLOutputType:
+        """Non-null only when a row must exist and the caller must see it: the FK side's columns are
+        all NOT NULL in a table, and the target has no RLS (a policy may hide the row)."""
+        assert target.obj is not None
+        own = {fk.columns for fk in table.foreign_keys if fk.name == rel.constraint}
+        required = table.kind in ("table", "partitioned_table") and rel.source_columns in own and all(
+            not table.column_map[c].nullable for c in rel.source_columns)
+        return GraphQLNonNull(target.obj) if required and not target.table.rls_enabled else target.obj
 
     def _column_field(self, column: Column) -> ColumnField:
         cast = OUTPUT_CAST.get(column.category)
@@ -283,9 +294,13 @@ class _Builder:
         if not writable or table.kind not in ("table", "view", "partitioned_table", "foreign_table"):
             return
 
-        def row_input(name: str) -> GraphQLInputObjectType:
+        def row_input(name: str, insert: bool = False) -> GraphQLInputObjectType:
+            # an insert must give every NOT NULL column that has no default, identity or generation
             return GraphQLInputObjectType(name, {
-                n: GraphQLInputField(self.input_type(c.category, c.udt, c.is_array)) for n, c in writable.items()})
+                n: GraphQLInputField(_required(self.input_type(c.category, c.udt, c.is_array),
+                                               insert and table.kind == "table" and not c.nullable
+                                               and not c.has_default))
+                for n, c in writable.items()})
         column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in t.shape.columns.items()})
         pk_args, pk_columns = self._pk_args(t), self._pk_columns(t)
 
@@ -296,7 +311,7 @@ class _Builder:
             conflict = GraphQLInputObjectType(f"{tn}OnConflict", {
                 "columns": GraphQLInputField(GraphQLNonNull(GraphQLList(GraphQLNonNull(column_enum)))),
                 "update": GraphQLInputField(GraphQLList(GraphQLNonNull(column_enum)))})
-            insert_input = row_input(f"{tn}InsertInput")
+            insert_input = row_input(f"{tn}InsertInput", insert=True)
             self.mutation[f"insert_{t.field_name}"] = field("insert", list_type, {
                 "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(insert_input)))),
                 "on_conflict": GraphQLArgument(conflict)})
