@@ -87,7 +87,15 @@ class EmbedPred:
     to_one: bool  # the embed's cardinality (informational)
 
 
-PredNode = Pred | BoolPred | EmbedPred
+@dataclass(frozen=True)
+class ExistsPred:
+    """EXISTS a related row (``join.target`` as ``join.target_alias``) matching ``where``."""
+
+    join: Join  # correlation with the parent row (target and target_alias set)
+    where: tuple[PredNode, ...]  # ANDed, on the related alias
+
+
+PredNode = Pred | BoolPred | EmbedPred | ExistsPred
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from .plannodes import (
     BoolPred,
     ColExpr,
     EmbedPred,
+    ExistsPred,
     Join,
     JsonKey,
     OrderTerm,
@@ -205,7 +206,7 @@ class Planner:
     def order_term(self, table: Table, alias: str, o: rq.Order) -> OrderTerm:
         if o.relation is None:
             return OrderTerm(self.col_expr(table, alias, o.field), o.direction, o.nulls)
-        rel = self.relationship(table, o.relation, None)
+        rel = self.relationship(table, o.relation, o.hint)
         if not rel.to_one:
             raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many",
                                        code="PGRST118")
@@ -231,7 +232,21 @@ class Planner:
                 raise errors.invalid_query(f"'{cond.relation}' is not an embedded resource in select",
                                            code="PGRST108")
             return EmbedPred(emb.alias, cond.is_null, emb.to_one)
+        if isinstance(cond, rq.RelatedFilter):
+            return self.related(table, alias, cond)
         return self.filter(table, alias, cond)
+
+    def related(self, table: Table, alias: str, cond: rq.RelatedFilter) -> ExistsPred:
+        """A filter through a relationship: EXISTS a related row matching the nested conditions."""
+        rel = self.relationship(table, cond.relation, cond.hint)
+        if rel.cardinality == "m2m":
+            raise errors.invalid_query(f"Filtering through the many-to-many relation '{cond.relation}' is not "
+                                       "supported; filter through the junction table")
+        target = self.catalog.tables[rel.target]
+        child = self.alias("x")
+        where = tuple(self.condition(target, child, c, {}) for c in cond.where)
+        return ExistsPred(Join(alias, tuple(zip(rel.source_columns, rel.target_columns, strict=True)),
+                               target=rel.target, target_alias=child), where)
 
     def filter(self, table: Table, alias: str, f: rq.Filter) -> Pred:
         col = self.column(table, f.field.name)

@@ -87,7 +87,17 @@ class BoolExpr:
     negate: bool = False
 
 
-Condition = Filter | BoolExpr | EmbedNull
+@dataclass(frozen=True)
+class RelatedFilter:
+    """Rows whose related rows match ``where``: for a to-one relation the linked row, for a to-many
+    relation at least one of them (EXISTS). The related rows are read as the caller (RLS applies)."""
+
+    relation: str  # the related table's name, or the FK's name (as SelectEmbed.relation)
+    hint: str | None  # the FK constraint that picks one of several relationships
+    where: tuple[Condition, ...]  # ANDed conditions on the related table's columns
+
+
+Condition = Filter | BoolExpr | EmbedNull | RelatedFilter
 
 # --------------------------------------------------------------------------- select / order
 
@@ -100,6 +110,7 @@ class Order:
     direction: Literal["asc", "desc"] | None = None  # None: PostgreSQL's default (asc)
     nulls: Literal["first", "last"] | None = None  # None: PostgreSQL's default for the direction
     relation: str | None = None  # ``clients(name).desc``: sort by a to-one embed's column
+    hint: str | None = None  # the FK constraint that picks the relationship (GraphQL knows it)
 
 
 @dataclass(frozen=True)

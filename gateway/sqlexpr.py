@@ -29,6 +29,7 @@ from .plannodes import (
     BoolPred,
     ColExpr,
     EmbedPred,
+    ExistsPred,
     Join,
     OrderTerm,
     OutColumn,
@@ -166,6 +167,13 @@ def predicate(node: PredNode, rel: Rel) -> ColumnElement[Any]:
         emb = next(o for o in rel.outputs if isinstance(o, OutEmbed) and o.alias == node.embed)
         exists = sa.exists(embed_exists(emb))
         return sa.not_(exists) if node.is_null else exists
+    if isinstance(node, ExistsPred):
+        j = node.join
+        assert j.target is not None and j.target_alias is not None
+        return sa.exists(sa.select(sa.literal_column("1")).select_from(
+            table(j.target[0], j.target[1], j.target_alias)).where(
+            *[ref(j.target_alias, c) == ref(j.parent, p) for p, c in j.pairs],
+            *[predicate(w, rel) for w in node.where]))
     expr = _pred(node)
     return sa.not_(expr) if node.negate else expr
 

@@ -215,16 +215,30 @@ class _Builder:
 
     # ---------------------------------------------------------------- per table
 
+    def relation_fields(self, t: _Table) -> None:
+        """``t.shape.relations``: how each relation field embeds or filters through its relationship."""
+        for name, rel, to_one in t.relations:
+            target = self.tables[rel.target]
+            # PostgREST's hint cannot choose between the two sides of a self-reference; the FK's
+            # name used as the relation name means its to-one side
+            self_ref = rel.target == t.table.key
+            t.shape.relations[name] = RelationField(target.shape, rel.constraint if self_ref else target.table.name,
+                                                    None if self_ref else rel.constraint, to_one)
+
     def build_table(self, t: _Table) -> None:
         tn, table, cols = t.type_name, t.table, t.shape.columns
         t.obj = GraphQLObjectType(tn, lambda: self._object_fields(t), description=table.comment)
         t.filter = GraphQLInputObjectType(f"{tn}Filter", lambda: {
             **{n: GraphQLInputField(self.comparison(c)) for n, c in cols.items()},
+            # a related row matches (to-one), at least one related row matches (to-many)
+            **{n: GraphQLInputField(_req(self.tables[rel.target].filter)) for n, rel, _ in t.relations},
             "and": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "or": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "not": GraphQLInputField(_req(t.filter)),
         })
-        t.order = GraphQLInputObjectType(f"{tn}OrderBy", {n: GraphQLInputField(ORDER_DIRECTION) for n in cols})
+        t.order = GraphQLInputObjectType(f"{tn}OrderBy", lambda: {
+            **{n: GraphQLInputField(ORDER_DIRECTION) for n in cols},
+            **{n: GraphQLInputField(_req(self.tables[rel.target].order)) for n, rel, one in t.relations if one}})
         list_type = GraphQLNonNull(GraphQLList(GraphQLNonNull(t.obj)))
         root = RootField("list", t.shape)
         self.query[t.field_name] = GraphQLField(list_type, self._list_args(t), resolve.resolve_root,
@@ -254,11 +268,7 @@ class _Builder:
                   for n, c in t.shape.columns.items()}
         for name, rel, to_one in t.relations:
             target = self.tables[rel.target]
-            # PostgREST's hint cannot choose between the two sides of a self-reference; the FK's
-            # name used as the relation name means its to-one side
-            self_ref = rel.target == t.table.key
-            kind = RelationField(target.shape, rel.constraint if self_ref else target.table.name,
-                                 None if self_ref else rel.constraint, to_one)
+            kind = t.shape.relations[name]
             assert target.obj is not None
             if to_one:
                 fields[name] = GraphQLField(self._to_one_type(t.table, rel, target), resolve=key_resolver,
@@ -385,6 +395,8 @@ class _Builder:
 
     def build(self) -> GraphQLSchema:
         self.claim_names()
+        for t in self.tables.values():
+            self.relation_fields(t)
         for t in self.tables.values():
             self.build_table(t)
         self.build_functions()

@@ -50,6 +50,7 @@ from ..request import (
     Insert,
     Order,
     Read,
+    RelatedFilter,
     Request,
     SelectColumn,
     SelectEmbed,
@@ -73,6 +74,9 @@ class TableShape:
 
     table: Table
     columns: Mapping[str, Column]  # GraphQL field name -> column, the same in every input type
+    # GraphQL field name -> relation, for filters and ordering through it (filled in by the schema
+    # builder once every table's shape exists, since relations point both ways)
+    relations: dict[str, RelationField] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def target(self) -> Target:
@@ -254,18 +258,34 @@ def conditions(value: Mapping[str, Any] | None, shape: TableShape) -> tuple[Cond
             inner = conditions(item, shape)
             if inner:
                 out.append(BoolExpr("and", inner, negate=True))
+        elif key in shape.relations:
+            rel = shape.relations[key]
+            out.append(RelatedFilter(rel.relation, rel.hint, conditions(item, rel.target)))
         else:
             out.extend(_comparisons(shape.columns[key], item))
     return tuple(out)
 
 
 def orders(value: Sequence[Mapping[str, Any]] | None, shape: TableShape) -> tuple[Order, ...]:
-    """``[<Table>OrderBy!]`` -> ORDER BY terms; within one item, columns in table order."""
+    """``[<Table>OrderBy!]`` -> ORDER BY terms; within one item, columns in table order, then
+    to-one relations (``{author: {email: ASC}}``: by the related row's column, one level deep)."""
     out: list[Order] = []
     for item in value or ():
         for key, direction in item.items():
-            if direction is not None:
+            if direction is None:
+                continue
+            if key not in shape.relations:
                 out.append(Order(FieldRef(shape.columns[key].name), direction[0], direction[1]))
+                continue
+            rel = shape.relations[key]
+            for sub, sub_direction in direction.items():
+                if sub_direction is None:
+                    continue
+                if sub not in rel.target.columns:
+                    raise errors.invalid_query(f"Ordering through '{key}' reaches its columns only, one relation "
+                                               f"deep; '{sub}' is a relation")
+                out.append(Order(FieldRef(rel.target.columns[sub].name), sub_direction[0], sub_direction[1],
+                                 relation=rel.relation, hint=rel.hint))
     return tuple(out)
 
 
