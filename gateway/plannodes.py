@@ -155,6 +155,7 @@ class Rel:
     limit: P | None = None  # None: no LIMIT
     offset: P | None = None  # None: no OFFSET
     source: Literal["table", "cte"] = "table"  # "cte": rows come from the write's RETURNING
+    distinct_on: tuple[ColExpr, ...] = ()  # DISTINCT ON (...): the first row per distinct value
 
 
 TotalMode = Literal["none", "exact", "auto"]

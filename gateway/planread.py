@@ -110,7 +110,9 @@ class Planner:
         limit, offset = self.page(req.limit, req.offset, req.default_limit)
         lim_p = self.param(limit) if limit is not None else None
         off_p = self.param(offset)
-        rel = self.rel(table, "t0", req.select, req.where, req.order, lim_p, off_p)
+        rel = self.rel(table, "t0", req.select, req.where, req.order, lim_p, off_p, distinct_on=req.distinct_on)
+        if req.distinct_on and (req.want_total or req.count):
+            raise errors.invalid_query("A count cannot be combined with distinctOn")
         estimate = req.count in ("planned", "estimated")
         total: TotalMode = "none" if estimate or not (req.want_total or req.count) else "auto"
         return ReadPlan(rel, total, body=not req.head, single=req.single,
@@ -118,7 +120,7 @@ class Planner:
 
     def rel(self, table: Table, alias: str, select: Sequence[rq.SelectItem], where: Sequence[rq.Condition],
             order: Sequence[rq.Order], limit: P | None, offset: P | None,
-            source: Literal["table", "cte"] = "table") -> Rel:
+            source: Literal["table", "cte"] = "table", distinct_on: Sequence[str] = ()) -> Rel:
         outputs: list[OutColumn | OutEmbed] = []
         embeds: dict[str, OutEmbed] = {}
         for item in select:
@@ -136,7 +138,14 @@ class Planner:
         preds += tuple(EmbedPred(e.alias, False, e.to_one) for e in outputs
                        if isinstance(e, OutEmbed) and e.inner)
         terms = tuple(self.order_term(table, alias, o) for o in order)
-        return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source)
+        distinct = tuple(ColExpr(alias, self.column(table, name).name) for name in distinct_on)
+        leading = {(t.expr.column, t.expr.json_path, t.via) for t in terms[:len(distinct)]}
+        if distinct and terms and leading != {(d.column, (), None) for d in distinct}:
+            # PostgreSQL's rule: the DISTINCT ON columns must be the leftmost ORDER BY columns
+            raise errors.invalid_query(
+                f"distinctOn ({', '.join(distinct_on)}) must match the leading orderBy columns",
+                hint=f"Order by {', '.join(distinct_on)} first, then by what picks the row kept for each")
+        return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source, distinct)
 
     def embed(self, parent: Table, parent_alias: str, item: rq.SelectEmbed) -> OutEmbed:
         rel = self.relationship(parent, item.relation, item.hint)
@@ -149,7 +158,8 @@ class Planner:
             raise errors.postgrest(416, "PGRST103", "Requested range not satisfiable")
         lim = self.param(item.limit) if item.limit is not None else None
         off = self.param(item.offset) if item.offset else None
-        child = self.rel(target, alias, item.select, item.where, item.order, lim, off)
+        child = self.rel(target, alias, item.select, item.where, item.order, lim, off,
+                         distinct_on=item.distinct_on)
         if rel.cardinality == "m2m":
             assert rel.junction is not None
             join = Join(parent_alias, tuple(zip(rel.source_columns, rel.junction_source_columns, strict=True)),

@@ -141,6 +141,7 @@ class SelectEmbed:
     order: tuple[Order, ...] = ()  # ``relation.order=...``
     limit: int | None = None  # ``relation.limit=...``; None: no limit inside the embed
     offset: int = 0  # ``relation.offset=...``
+    distinct_on: tuple[str, ...] = ()  # DISTINCT ON these columns of the embedded rows
 
     @property
     def key(self) -> str:
@@ -212,6 +213,7 @@ class Read:
     head: bool = False  # headers only: the body is not needed
     want_total: bool = True  # compute a total for X-Total-Count even without ``count``
     default_limit: bool = True  # apply the default limit when ``limit`` is None
+    distinct_on: tuple[str, ...] = ()  # DISTINCT ON these columns (GraphQL distinctOn); no total then
 
 
 @dataclass(frozen=True)

@@ -243,6 +243,8 @@ def embed_exists(emb: OutEmbed) -> sa.Select[Any]:
 
 
 def _page(sel: sa.Select[Any], rel: Rel) -> sa.Select[Any]:
+    if rel.distinct_on:
+        sel = sel.ext(postgresql.distinct_on(*[col_expr(c) for c in rel.distinct_on]))
     if rel.order:
         sel = sel.order_by(*[order_by(t) for t in rel.order])
     if rel.limit is not None:

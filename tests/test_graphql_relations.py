@@ -103,3 +103,21 @@ async def test_ordering_two_relations_deep_is_a_clear_error(gw: Running) -> None
         "query": "{ reviews(orderBy: [{book: {author: {name: ASC}}}]) { id } }"})
     body = response.json()
     assert body["data"] is None and "one relation deep" in body["errors"][0]["message"]
+
+
+async def test_distinct_on_keeps_the_first_row_per_value_in_the_given_order(gw: Running) -> None:
+    query = "{ books(distinctOn: [author_id], orderBy: [{author_id: ASC}, {id: DESC}]) { id } }"
+    assert await ids(gw, query) == [4, 2, 3]  # Ann's latest book, then Bob's, then Cy's
+    nested = await gw.client.post("/graphql", headers=gw.admin, json={"query": (
+        "{ authors(filter: {id: {eq: 1}}) { id books_by_author_id(distinctOn: [author_id], "
+        "orderBy: [{author_id: ASC}, {title: ASC}]) { title } } }")})
+    assert nested.json() == {"data": {"authors": [{"id": 1, "books_by_author_id": [{"title": "Fjords"}]}]}}
+
+
+async def test_distinct_on_columns_that_do_not_lead_the_order_are_a_clear_error(gw: Running) -> None:
+    response = await gw.client.post("/graphql", headers=gw.admin, json={
+        "query": "{ books(distinctOn: [author_id], orderBy: [{id: ASC}]) { id } }"})
+    body = response.json()
+    assert body["data"] is None
+    assert "must match the leading orderBy columns" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["statusCode"] == 400

@@ -80,7 +80,7 @@ def test_query_fields_follow_the_naming_contract() -> None:
                              primary_key=("user_id",)))
     fields = roots(schema).fields
     assert str(fields["user_settings"].type) == "[UserSettings!]!"
-    assert list(fields["user_settings"].args) == ["filter", "orderBy", "limit", "offset"]
+    assert list(fields["user_settings"].args) == ["filter", "orderBy", "limit", "offset", "distinctOn"]
     assert str(fields["user_settings"].args["orderBy"].type) == "[UserSettingsOrderBy!]"
     assert str(fields["user_settings_count"].type) == "Int!"
     assert {k: str(a.type) for k, a in fields["user_settings_by_pk"].args.items()} == {"user_id": "UUID!"}
@@ -133,7 +133,7 @@ def test_relations_are_to_one_objects_and_to_many_lists_with_list_arguments() ->
     schema = schema_of(users, posts)
     assert str(obj(schema, "Posts").fields["author"].type) == "Users"
     many = obj(schema, "Users").fields["posts"]
-    assert (str(many.type), list(many.args)) == ("[Posts!]!", ["filter", "orderBy", "limit", "offset"])
+    assert (str(many.type), list(many.args)) == ("[Posts!]!", ["filter", "orderBy", "limit", "offset", "distinctOn"])
 
 
 def test_stable_functions_are_queries_and_volatile_ones_mutations() -> None:

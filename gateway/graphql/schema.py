@@ -119,6 +119,7 @@ class _Table:
     obj: GraphQLObjectType | None = None
     filter: GraphQLInputObjectType | None = None
     order: GraphQLInputObjectType | None = None
+    column_enum: GraphQLEnumType | None = None  # ``PostsColumn``: conflict targets, distinctOn
 
 
 class _Builder:
@@ -236,6 +237,7 @@ class _Builder:
             "or": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "not": GraphQLInputField(_req(t.filter)),
         })
+        t.column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in cols.items()})
         t.order = GraphQLInputObjectType(f"{tn}OrderBy", lambda: {
             **{n: GraphQLInputField(ORDER_DIRECTION) for n in cols},
             **{n: GraphQLInputField(_req(self.tables[rel.target].order)) for n, rel, one in t.relations if one}})
@@ -296,7 +298,9 @@ class _Builder:
     def _list_args(self, t: _Table) -> dict[str, GraphQLArgument]:
         return {"filter": GraphQLArgument(_req(t.filter)), "orderBy": GraphQLArgument(
             GraphQLList(GraphQLNonNull(_req(t.order)))),
-            "limit": GraphQLArgument(GraphQLInt), "offset": GraphQLArgument(GraphQLInt)}
+            "limit": GraphQLArgument(GraphQLInt), "offset": GraphQLArgument(GraphQLInt),
+            "distinctOn": GraphQLArgument(GraphQLList(GraphQLNonNull(_req(t.column_enum))), description=(
+                "Keep the first row for each distinct value of these columns (they must lead orderBy)."))}
 
     def _mutations(self, t: _Table, list_type: GraphQLOutputType) -> None:
         tn, table = t.type_name, t.table
@@ -311,7 +315,7 @@ class _Builder:
                                                insert and table.kind == "table" and not c.nullable
                                                and not c.has_default))
                 for n, c in writable.items()})
-        column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in t.shape.columns.items()})
+        column_enum = _req(t.column_enum)
         pk_args, pk_columns = self._pk_args(t), self._pk_columns(t)
 
         def field(kind: RootKind, out: GraphQLOutputType, args: dict[str, GraphQLArgument]) -> GraphQLField:

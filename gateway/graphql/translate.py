@@ -210,7 +210,8 @@ def _embed(kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], 
     return SelectEmbed(
         kind.relation, select(kind.target, sub_type, nodes, walk, rows * limit),
         alias=key, hint=kind.hint, where=conditions(args.get("filter"), kind.target),
-        order=orders(args.get("orderBy"), kind.target), limit=limit, offset=_offset(args))
+        order=orders(args.get("orderBy"), kind.target), limit=limit, offset=_offset(args),
+        distinct_on=tuple(args.get("distinctOn") or ()))
 
 
 def _offset(args: Mapping[str, Any]) -> int:
@@ -306,7 +307,7 @@ def _list(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args:
     walk.cost += rows
     return Read(shape.target, select(shape, _object(fdef), nodes, walk, rows),
                 where=conditions(args.get("filter"), shape), order=orders(args.get("orderBy"), shape),
-                limit=limit, offset=_offset(args), want_total=False)
+                limit=limit, offset=_offset(args), want_total=False, distinct_on=tuple(args.get("distinctOn") or ()))
 
 
 def _count(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
