@@ -49,7 +49,9 @@ OPERATOR_FAMILIES: dict[str, tuple[str, ...]] = {
     "cd": ("array", "range", "jsonb"),
     "ov": ("array", "range"),
     "sl": ("range",), "sr": ("range",), "nxr": ("range",), "nxl": ("range",), "adj": ("range",),
+    "has_key": ("jsonb",), "has_any_keys": ("jsonb",), "has_all_keys": ("jsonb",),
 }
+KEY_LIST_OPS = ("has_any_keys", "has_all_keys")  # a list of keys, bound as text[]
 PATTERN_OPS = ("like", "ilike", "match", "imatch")
 FTS_OPS = ("fts", "plfts", "phfts", "wfts")
 
@@ -282,6 +284,10 @@ class Planner:
             lang = self.param(f.language) if f.language else None
             return Pred(expr, op, self.param(str(f.value)), "text", f.negate, language=lang,
                         text_compare=family not in ("text", "tsvector", "jsonb"), tsvector=family == "tsvector")
+        if op in KEY_LIST_OPS:
+            return Pred(expr, op, self.param([_text(v) for v in f.value]), "text[]", f.negate, list_arg=True)
+        if op == "has_key":
+            return Pred(expr, op, self.param(_text(f.value)), "text", f.negate)
         if op == "in" or f.modifier:
             values = tuple(f.value)
             for v in values:

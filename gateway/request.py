@@ -54,6 +54,7 @@ FilterOp = Literal[
     "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch",
     "in", "is", "isdistinct", "fts", "plfts", "phfts", "wfts",
     "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj",
+    "has_key", "has_any_keys", "has_all_keys",  # jsonb ? ?| ?& (GraphQL)
 ]
 
 

@@ -73,7 +73,7 @@ from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCatego
 from ..planwrite import NUMERIC
 from ..settings import Settings
 from . import admin, limits, names, resolve
-from .scalars import ENUM_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
+from .scalars import ENUM_OPERATORS, KEY_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
 from .translate import GATEWAY, ColumnField, RelationField, RootField, RootKind, TableShape
 
 log = logging.getLogger("gateway.graphql")
@@ -206,8 +206,10 @@ class _Builder:
                                                      for op in LIST_OPERATORS}
             else:
                 allowed = OPERATORS.get(base.name, ENUM_OPERATORS)
-                ops = {op: GraphQLInputField(GraphQLList(GraphQLNonNull(element)) if op == "in" else element)
-                       for op in allowed}
+                key_list = GraphQLList(GraphQLNonNull(GraphQLString))
+                ops = {op: GraphQLInputField(
+                    GraphQLList(GraphQLNonNull(element)) if op == "in" else GraphQLString if op == "has_key"
+                    else key_list if op in KEY_OPERATORS else element) for op in allowed}
             ops["is"] = GraphQLInputField(IS_VALUE)
             suffix = "ListComparison" if column.is_array else "Comparison"
             self.comparisons[key] = GraphQLInputObjectType(

@@ -229,7 +229,7 @@ def _comparisons(column: Column, ops: Mapping[str, Any]) -> list[Condition]:
     for op, value in ops.items():
         if value is None:  # an explicit null compares nothing; ``is: NULL`` tests for null
             continue
-        if op == "in":
+        if op in ("in", "has_any_keys", "has_all_keys"):
             text: Any = tuple(filter_text(v) for v in value)
         elif op in ("like", "ilike"):  # REST's wildcard ``*`` is accepted as well as ``%``
             text = filter_text(value).replace("*", "%")
