@@ -107,8 +107,10 @@ def test_comparison_inputs_offer_the_rest_operators_for_the_column_type() -> Non
     schema = schema_of(Table("public", "t", "table", (col("a", "text", "text", 1), col("b", "bool", "bool", 2))))
     assert print_type(schema.type_map["StringComparison"]).split("\n")[2:-1] == [
         "  eq: String", "  neq: String", "  gt: String", "  gte: String", "  lt: String", "  lte: String",
-        "  like: String", "  ilike: String", "  in: [String!]", "  is: IsValue"]
-    assert list(schema.type_map["BooleanComparison"].fields) == ["eq", "neq", "is"]  # type: ignore[attr-defined]
+        "  in: [String!]", "  is: IsValue", "  isdistinct: String", "  like: String", "  ilike: String",
+        "  match: String", "  imatch: String", "  fts: String", "  plfts: String", "  phfts: String",
+        "  wfts: String"]
+    assert list(schema.type_map["BooleanComparison"].fields) == ["eq", "neq", "is", "isdistinct"]  # type: ignore[attr-defined]
     assert list(schema.type_map["IsValue"].values) == ["NULL", "NOT_NULL", "TRUE", "FALSE", "UNKNOWN"]  # type: ignore[attr-defined]
     assert list(schema.type_map["OrderDirection"].values) == [  # type: ignore[attr-defined]
         "ASC", "DESC", "ASC_NULLS_FIRST", "ASC_NULLS_LAST", "DESC_NULLS_FIRST", "DESC_NULLS_LAST"]
