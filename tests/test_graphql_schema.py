@@ -220,3 +220,12 @@ def test_nullability_tells_the_truth_about_relations_and_required_insert_columns
         "id": "Int", "name": "String!", "nick": "String", "owner_id": "Int!", "sitter_id": "Int",
         "guard_id": "Int!"}
     assert all(not str(f.type).endswith("!") for f in schema.type_map["PetsSetInput"].fields.values())  # type: ignore[attr-defined]
+
+
+def test_an_insertable_view_offers_inserts_without_on_conflict() -> None:
+    schema = schema_of(Table("public", "open_view", "view", (col("n", "int4", "int", 1),), insertable=True,
+                             updatable=True, deletable=False))
+    mutations = roots(schema, mutation=True).fields
+    assert list(mutations["insert_open_view"].args) == ["objects"]
+    assert list(mutations["insert_open_view_one"].args) == ["object"]
+    assert "delete_open_view" not in mutations and "update_open_view" in mutations

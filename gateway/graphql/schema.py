@@ -328,11 +328,13 @@ class _Builder:
                 "columns": GraphQLInputField(GraphQLNonNull(GraphQLList(GraphQLNonNull(column_enum)))),
                 "update": GraphQLInputField(GraphQLList(GraphQLNonNull(column_enum)))})
             insert_input = row_input(f"{tn}InsertInput", insert=True)
+            # a view has no unique index of its own for ON CONFLICT to name
+            upsert = {"on_conflict": GraphQLArgument(conflict)} if table.kind in ("table", "partitioned_table") \
+                else {}
             self.mutation[f"insert_{t.field_name}"] = field("insert", list_type, {
-                "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(insert_input)))),
-                "on_conflict": GraphQLArgument(conflict)})
+                "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(insert_input)))), **upsert})
             self.mutation[f"insert_{t.field_name}_one"] = field("insert_one", _req(t.obj), {
-                "object": GraphQLArgument(GraphQLNonNull(insert_input)), "on_conflict": GraphQLArgument(conflict)})
+                "object": GraphQLArgument(GraphQLNonNull(insert_input)), **upsert})
         at_most = {"atMost": GraphQLArgument(GraphQLInt, description=(
             "Most rows this may change; more fails the operation and changes nothing."))}
         if table.updatable:

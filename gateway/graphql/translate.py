@@ -191,14 +191,23 @@ def select(shape: TableShape, obj_type: GraphQLObjectType, nodes: Sequence[Field
             walk.exact = walk.exact and kind.exact
             items.append(SelectColumn(FieldRef(kind.column.name), alias=key, cast=kind.cast))
         else:
-            items.append(_embed(kind, fdef, fnodes, key, walk, rows))
+            items.append(_embed(shape, kind, fdef, fnodes, key, walk, rows))
     if not items:  # only __typename asked: select something so every row is an object
         items.append(SelectColumn(FieldRef(shape.table.columns[0].name)))
     return tuple(items)
 
 
-def _embed(kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], key: str, walk: Walk,
-           rows: int) -> SelectEmbed:
+def expected_rows(limit: int, table: Table, parent: Table | None = None) -> int:
+    """Rows a list is expected to return (the cost estimate): at most ``limit``, and no more than the
+    table holds — per parent row, its share of them — by the catalog's row estimate (0: unknown)."""
+    if table.row_estimate <= 0:
+        return limit
+    share = table.row_estimate if parent is None else -(-table.row_estimate // max(parent.row_estimate, 1))
+    return max(min(limit, share), 1 if limit else 0)
+
+
+def _embed(parent: TableShape, kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], key: str,
+           walk: Walk, rows: int) -> SelectEmbed:
     sub_type = get_named_type(fdef.type)
     assert isinstance(sub_type, GraphQLObjectType)
     if kind.to_one:
@@ -206,9 +215,10 @@ def _embed(kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], 
                            alias=key, hint=kind.hint)
     args = get_argument_values(fdef, nodes[0], walk.variables)
     limit = page_limit(args.get("limit"), walk.settings)
-    walk.cost += rows * limit
+    each = expected_rows(limit, kind.target.table, parent.table)
+    walk.cost += rows * each
     return SelectEmbed(
-        kind.relation, select(kind.target, sub_type, nodes, walk, rows * limit),
+        kind.relation, select(kind.target, sub_type, nodes, walk, rows * each),
         alias=key, hint=kind.hint, where=conditions(args.get("filter"), kind.target),
         order=orders(args.get("orderBy"), kind.target), limit=limit, offset=_offset(args),
         distinct_on=tuple(args.get("distinctOn") or ()))
@@ -303,7 +313,8 @@ def _list(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args:
           walk: Walk) -> Request:
     shape = _shape(root)
     limit = args.get("limit")
-    rows = min(page_limit(None, walk.settings) if limit is None else max(limit, 0), walk.settings.max_rows)
+    rows = expected_rows(min(page_limit(None, walk.settings) if limit is None else max(limit, 0),
+                             walk.settings.max_rows), shape.table)
     walk.cost += rows
     return Read(shape.target, select(shape, _object(fdef), nodes, walk, rows),
                 where=conditions(args.get("filter"), shape), order=orders(args.get("orderBy"), shape),
