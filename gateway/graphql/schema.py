@@ -52,6 +52,7 @@ from typing import Any
 
 from graphql import (
     GraphQLArgument,
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLEnumValue,
     GraphQLField,
@@ -100,6 +101,12 @@ IS_VALUE = GraphQLEnumType("IsValue", {
     "TRUE": GraphQLEnumValue("true"), "FALSE": GraphQLEnumValue("false"),
     "UNKNOWN": GraphQLEnumValue("unknown"),
 })
+
+
+PAGE_INFO = GraphQLObjectType("PageInfo", {
+    "hasNextPage": GraphQLField(GraphQLNonNull(GraphQLBoolean)),
+    "hasPreviousPage": GraphQLField(GraphQLNonNull(GraphQLBoolean)),
+    "startCursor": GraphQLField(GraphQLString), "endCursor": GraphQLField(GraphQLString)})
 
 
 def key_resolver(source: Mapping[str, Any], info: Any, **_args: Any) -> Any:
@@ -251,10 +258,28 @@ class _Builder:
             GraphQLNonNull(GraphQLInt), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
             extensions={GATEWAY: RootField("count", t.shape)})
         if self._pk_args(t):
+            self.query[f"{t.field_name}_connection"] = self._connection_field(t)
             self.query[f"{t.field_name}_by_pk"] = GraphQLField(
                 t.obj, self._pk_args(t), resolve.resolve_root,
                 extensions={GATEWAY: RootField("by_pk", t.shape, args=self._pk_columns(t))})
         self._mutations(t, list_type)
+
+    def _connection_field(self, t: _Table) -> GraphQLField:
+        """``<t>_connection``: keyset pages (``connection.py``); only where a primary key makes the order total."""
+        obj = _req(t.obj)
+        edge = GraphQLObjectType(f"{t.type_name}Edge", {
+            "cursor": GraphQLField(GraphQLNonNull(GraphQLString)), "node": GraphQLField(GraphQLNonNull(obj))})
+        conn = GraphQLObjectType(f"{t.type_name}Connection", {
+            "nodes": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(obj)))),
+            "edges": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(edge)))),
+            "pageInfo": GraphQLField(GraphQLNonNull(PAGE_INFO)),
+            "totalCount": GraphQLField(GraphQLNonNull(GraphQLInt), description="Counted only when selected.")})
+        args = {"filter": GraphQLArgument(_req(t.filter)),
+                "orderBy": GraphQLArgument(GraphQLList(GraphQLNonNull(_req(t.order)))),
+                **{name: GraphQLArgument(GraphQLInt) for name in ("first", "last")},
+                **{name: GraphQLArgument(GraphQLString) for name in ("after", "before")}}
+        return GraphQLField(GraphQLNonNull(conn), args, resolve.resolve_root,
+                            extensions={GATEWAY: RootField("connection", t.shape)})
 
     def _pk_columns(self, t: _Table) -> dict[str, str]:
         """GraphQL argument -> primary key column; empty unless every key column is exposed."""

@@ -103,7 +103,7 @@ class RelationField:
 
 
 RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin",
-                   "insert_one", "update_by_pk", "delete_by_pk"]
+                   "insert_one", "update_by_pk", "delete_by_pk", "connection"]
 
 
 @dataclass(frozen=True)
