@@ -33,6 +33,7 @@ from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
 from .auth import Authenticator
 from .catalog import Catalog, CatalogHolder
+from .dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from .errors import GatewayError
 from .execute import Executor, create_pool
 from .graphql.schema import build_schema
@@ -174,7 +175,8 @@ def create_app(settings: Settings) -> Starlette:
     observer = observe.Observer(settings)
     # openapi before the /api/database mount, which would otherwise take every path under it
     routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
-                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
+                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]),
+                         *DASHBOARD_ROUTES]
     # outermost first: the observer logs and counts everything, the guard's refusals included;
     # CORS sits outside the guard so refusals still carry CORS headers
     middleware = [observer.middleware,
