@@ -87,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Debounce for catalog reloads after DDL notifications."),
     Setting("graphql_max_depth", "GATEWAY_GRAPHQL_MAX_DEPTH", 10, _int, "Deepest GraphQL selection."),
     Setting("graphql_max_aliases", "GATEWAY_GRAPHQL_MAX_ALIASES", 30, _int, "Most aliases in a document."),
+    Setting("graphql_max_fields", "GATEWAY_GRAPHQL_MAX_FIELDS", 2000, _int,
+            "Most field selections in a GraphQL document once its fragments are expanded."),
     Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
     Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
             "Largest estimated row count (product of list limits) a query may ask for."),
@@ -124,6 +126,7 @@ class Settings:
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
+    graphql_max_fields: int = 2000
     graphql_max_cost: int = 50000
     log_level: str = "info"
     access_log: bool = True

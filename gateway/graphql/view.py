@@ -219,13 +219,14 @@ async def graphql_endpoint(request: Request) -> Response:
     if request.method == "GET" and "query" not in request.query_params:
         return graphiql(request)
     try:
+        # the credential first: nobody without one makes the gateway read, parse or judge a document
+        identity = await gw.auth.identify(request.headers)
         params = await read_params(request, gw.settings.max_body_bytes)
         schema = current_schema(gw)
         document, problems = schema.documents.get(params.query)
         if document is None:
             return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, 400)
         operation = choose_operation(document, params.operation_name, request.method)
-        identity = await gw.auth.identify(request.headers)
     except GatewayError as exc:
         return failure(exc)
     return await run_operation(gw, schema, identity, document, operation, params, request.method)
