@@ -60,6 +60,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwks", "JWT_JWKS", None, _str,
             "Optional JWKS (a file path or an http(s) URL) for RS256/ES256 tokens, selected by kid."),
     Setting("jwt_audience", "JWT_AUDIENCE", None, _str, "When set, tokens carrying `aud` must match it."),
+    Setting("jwt_allow_no_exp", "GATEWAY_JWT_ALLOW_NO_EXP", False, _bool,
+            "Accept user and admin tokens without `exp` (never expiring). Anon-role tokens are always accepted."),
     Setting("api_key", "API_KEY", None, _str,
             "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
     Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
@@ -108,6 +110,7 @@ class Settings:
     jwt_secret: str | None = None
     jwks: str | None = None
     jwt_audience: str | None = None
+    jwt_allow_no_exp: bool = False
     api_key: str | None = None
     schemas: tuple[str, ...] = ("public",)
     pool_min: int = 2

@@ -36,7 +36,7 @@ def bomb(levels: int) -> str:
     """Each fragment spreads the previous one twice: 2**levels fields once expanded, ~40 bytes a level."""
     parts = ["fragment F0 on Nodes { id }"]
     parts += [f"fragment F{i} on Nodes {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)]
-    return "{ nodes { ...F%d } } " % levels + " ".join(parts)
+    return f"{{ nodes {{ ...F{levels} }} }} " + " ".join(parts)
 
 
 def repeated(counts: tuple[int, ...]) -> str:
