@@ -18,6 +18,9 @@ Per table or view ``posts`` (type ``Posts``; naming rules in ``names.py``):
               update_posts(filter: PostsFilter!, set: PostsSetInput!): [Posts!]!
               delete_posts(filter: PostsFilter!): [Posts!]!
 
+One schema per role (``build_schemas``): each shows only the tables, columns and functions
+that role holds privileges on, as pg_graphql does.
+
 Always present: ``admin { ... }`` on Query and ``migrate(version, name, sql)`` on
 Mutation, for admins (``admin.py``).
 
@@ -61,6 +64,7 @@ from graphql import (
 )
 
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
+from ..identity import ROLES
 from ..settings import Settings
 from . import admin, limits, names, resolve
 from .scalars import ENUM_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
@@ -347,15 +351,22 @@ def _required(t: GraphQLInputType, required: bool) -> GraphQLInputType:
     return GraphQLNonNull(t) if required else t  # type: ignore[arg-type]
 
 
-def build_schema(catalog: Catalog, settings: Settings) -> CatalogSchema:
-    """The GraphQL schema (and its document cache) for one catalog snapshot.
+def build_schema(catalog: Catalog, settings: Settings, role: str | None = None) -> CatalogSchema:
+    """The GraphQL schema (and its document cache) for one catalog snapshot, as ``role`` sees it.
 
-    The schema is validated here, once, rather than by the first request that uses it.
-    Pure CPU work (about 0.3 s for 200 tables): a caller on the event loop may run it in
-    a thread.
+    With a role, only the tables, columns and functions it holds privileges on
+    (``Catalog.visible_to``); requests still plan against the whole snapshot, so a name the
+    role cannot see fails validation here and never reaches the planner. The schema is
+    validated here, once, rather than by the first request that uses it. Pure CPU work
+    (about 0.3 s for 200 tables): a caller on the event loop may run it in a thread.
     """
-    schema = _Builder(catalog, settings).build()
+    schema = _Builder(catalog.visible_to(role) if role else catalog, settings).build()
     for problem in validate_schema(schema):  # a naming bug: the documents report it per request too
         log.error("generated GraphQL schema is invalid: %s", problem.message)
     return CatalogSchema(catalog, settings, schema, limits.Documents(schema, settings))
 
+
+
+def build_schemas(catalog: Catalog, settings: Settings) -> dict[str, CatalogSchema]:
+    """One schema per API role (what each role may touch), built together with the catalog."""
+    return {role: build_schema(catalog, settings, role) for role in ROLES}
