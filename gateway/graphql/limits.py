@@ -57,6 +57,9 @@ CACHE_SIZE = 1024  # distinct query texts kept per schema
 # seconds. ``check_merges`` does the same job (our schema has no interfaces or unions, so fields
 # under one key must be the same field with the same arguments) in one pass over the expanded
 # document, which the field limit bounds.
+# Fragments spread inside fragments, at most this deep: graphql-core's rules follow such chains
+# by recursion and give up (slowly) near Python's recursion limit.
+MAX_FRAGMENT_NESTING = 50
 RULES = tuple(r for r in specified_rules if r is not OverlappingFieldsCanBeMergedRule)
 
 
@@ -71,12 +74,14 @@ class Shape:
     depth: int = 0  # fields on the deepest path, introspection fields not counted
     fields: int = 0  # field selections, every spread counted in full
     aliases: int = 0  # aliased fields, every spread counted in full
+    nesting: int = 0  # fragments spread inside one another on the longest chain
 
     def add(self, other: Shape) -> None:
         """Merge a fragment's (or inline fragment's) shape into this level."""
         self.depth = max(self.depth, other.depth)
         self.fields += other.fields
         self.aliases += other.aliases
+        self.nesting = max(self.nesting, other.nesting)
 
 
 class Limits:
@@ -117,10 +122,12 @@ class Limits:
                 out.depth = max(out.depth, inner.depth + 1 if counted else 0)
                 out.fields += 1 + inner.fields
                 out.aliases += (sel.alias is not None) + inner.aliases
+                out.nesting = max(out.nesting, inner.nesting)
             elif isinstance(sel, InlineFragmentNode):
                 out.add(self.shape(sel.selection_set, shapes, introspection))
             elif isinstance(sel, FragmentSpreadNode) and sel.name.value in shapes:
                 out.add(shapes[sel.name.value])  # unknown fragments: graphql-core reports them
+                out.nesting = max(out.nesting, shapes[sel.name.value].nesting + 1)
             self._check(out, sel)
         return out
 
@@ -130,6 +137,9 @@ class Limits:
                           f"the maximum is {self.max_fields}.", node)
         if shape.aliases > self.max_aliases:
             raise refusal(f"{shape.aliases} aliases exceed the maximum of {self.max_aliases}.", node)
+        if shape.nesting > MAX_FRAGMENT_NESTING:
+            raise refusal(f"Fragments are spread inside one another {shape.nesting} deep; "
+                          f"the maximum is {MAX_FRAGMENT_NESTING}.", node)
         if shape.depth > self.max_depth:
             raise refusal(f"Query depth {shape.depth} exceeds the maximum of {self.max_depth}.", node)
         return shape
