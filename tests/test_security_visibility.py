@@ -1,0 +1,153 @@
+"""Each role is shown only what it holds privileges on (gateway/grants.py, catalog.py, graphql/schema.py, openapi.py).
+
+Over HTTP against the real database: the GraphQL schema (introspection) and the OpenAPI
+document that anon, a signed-in user and the admin get for one schema whose tables,
+columns and functions carry different grants; a hidden name is refused as unknown; and a
+GRANT shows up after the reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from support import Running, app_with
+
+from gateway import openapi
+from gateway.identity import ROLES
+
+SCHEMA = "vis"
+FIXTURE = f"""
+DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;
+CREATE SCHEMA {SCHEMA};
+GRANT USAGE ON SCHEMA {SCHEMA} TO anon, authenticated, project_admin;
+CREATE TABLE {SCHEMA}.open_t (id int PRIMARY KEY, title text);
+CREATE TABLE {SCHEMA}.members_t (id int PRIMARY KEY, open_id int REFERENCES {SCHEMA}.open_t(id), note text);
+CREATE TABLE {SCHEMA}.secret_t (id int PRIMARY KEY, token text);
+CREATE TABLE {SCHEMA}.partial_t (id int PRIMARY KEY, name text, salary numeric);
+CREATE FUNCTION {SCHEMA}.open_fn() RETURNS int LANGUAGE sql STABLE AS 'select 1';
+CREATE FUNCTION {SCHEMA}.members_fn() RETURNS int LANGUAGE sql STABLE AS 'select 2';
+CREATE FUNCTION {SCHEMA}.secret_fn() RETURNS int LANGUAGE sql STABLE AS 'select 3';
+REVOKE ALL ON ALL TABLES IN SCHEMA {SCHEMA} FROM PUBLIC, anon, authenticated, project_admin;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {SCHEMA} FROM PUBLIC, anon, authenticated, project_admin;
+GRANT SELECT ON {SCHEMA}.open_t TO anon;
+GRANT SELECT, INSERT, UPDATE, DELETE ON {SCHEMA}.open_t, {SCHEMA}.members_t TO authenticated, project_admin;
+GRANT SELECT (id, name), UPDATE (name) ON {SCHEMA}.partial_t TO authenticated;
+GRANT SELECT ON {SCHEMA}.partial_t TO project_admin;
+GRANT EXECUTE ON FUNCTION {SCHEMA}.open_fn() TO anon, authenticated, project_admin;
+GRANT EXECUTE ON FUNCTION {SCHEMA}.members_fn() TO authenticated, project_admin;
+"""
+TEARDOWN = f"DROP SCHEMA {SCHEMA} CASCADE"
+
+INTROSPECT = """{ __schema { queryType { fields { name } } mutationType { fields { name } } }
+  partial: __type(name: "PartialT") { fields { name } }  open: __type(name: "OpenT") { fields { name } } }"""
+
+# role -> (query fields, mutation fields, PartialT fields or None when the type is absent)
+EXPECTED: dict[str, tuple[set[str], set[str], set[str] | None]] = {
+    "anon": ({"open_t", "open_t_count", "open_t_by_pk", "open_fn"}, set(), None),
+    "authenticated": (
+        {"open_t", "open_t_count", "open_t_by_pk", "members_t", "members_t_count", "members_t_by_pk",
+         "partial_t", "partial_t_count", "partial_t_by_pk", "open_fn", "members_fn"},
+        {"insert_open_t", "update_open_t", "delete_open_t", "insert_members_t", "update_members_t",
+         "delete_members_t", "update_partial_t"},
+        {"id", "name"}),
+    "project_admin": (
+        {"open_t", "open_t_count", "open_t_by_pk", "members_t", "members_t_count", "members_t_by_pk",
+         "partial_t", "partial_t_count", "partial_t_by_pk", "open_fn", "members_fn"},
+        {"insert_open_t", "update_open_t", "delete_open_t", "insert_members_t", "update_members_t",
+         "delete_members_t"},
+        {"id", "name", "salary"}),
+}
+ADMIN_FIELDS = {"admin", "migrate"}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def gw(pg_url: str) -> AsyncIterator[Running]:
+    async with app_with(pg_url, FIXTURE, (SCHEMA,), teardown_sql=TEARDOWN) as running:
+        yield running
+
+
+def headers_for(gw: Running, role: str) -> dict[str, str]:
+    return {"anon": gw.anon, "authenticated": gw.user(), "project_admin": gw.admin}[role]
+
+
+async def introspect(gw: Running, role: str) -> dict[str, Any]:
+    r = await gw.client.post("/graphql", json={"query": INTROSPECT}, headers=headers_for(gw, role))
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()["data"]
+    return data
+
+
+def names(fields: list[dict[str, str]] | None) -> set[str]:
+    return {f["name"] for f in fields or ()}
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_the_graphql_schema_shows_a_role_only_what_it_holds_privileges_on(gw: Running, role: str) -> None:
+    data = await introspect(gw, role)
+    query, mutation, partial = EXPECTED[role]
+    assert names(data["__schema"]["queryType"]["fields"]) - ADMIN_FIELDS == query
+    assert names(data["__schema"]["mutationType"]["fields"]) - ADMIN_FIELDS == mutation
+    assert (names(data["partial"]["fields"]) if data["partial"] else None) == partial
+
+
+async def test_a_relation_to_a_hidden_table_is_not_in_the_schema(gw: Running) -> None:
+    anon = await introspect(gw, "anon")
+    user = await introspect(gw, "authenticated")
+    assert "members_t" not in names(anon["open"]["fields"])  # the reverse relation: anon cannot read members_t
+    assert "members_t" in names(user["open"]["fields"])
+
+
+@pytest.mark.parametrize(("role", "query"), [
+    ("anon", "{ members_t { id } }"), ("anon", "{ secret_t { id } }"), ("authenticated", "{ secret_t { id } }"),
+    ("authenticated", "{ partial_t { salary } }"), ("anon", "{ members_fn }"),
+    ("anon", 'mutation { insert_open_t(objects: [{id: 9}]) { id } }'),
+])
+async def test_a_hidden_name_is_refused_as_unknown_without_touching_the_database(
+        gw: Running, role: str, query: str) -> None:
+    r = await gw.client.post("/graphql", json={"query": query}, headers=headers_for(gw, role))
+    assert r.status_code == 400, r.text
+    assert "Cannot query field" in r.json()["errors"][0]["message"]
+
+
+async def test_every_role_schema_is_built_with_the_catalog_on_reload(gw: Running) -> None:
+    await gw.gateway.reload_catalog()
+    stored = gw.gateway.graphql_schema
+    assert set(stored) == set(ROLES)
+    assert all(s.catalog is gw.gateway.catalogs.get() for s in stored.values())
+
+
+async def openapi_doc(gw: Running, role: str) -> dict[str, Any]:
+    r = await gw.client.get(openapi.PATH, headers=headers_for(gw, role))
+    assert r.status_code == 200, r.text
+    doc: dict[str, Any] = r.json()
+    return doc
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_the_openapi_document_shows_a_role_only_what_it_holds_privileges_on(gw: Running, role: str) -> None:
+    doc = await openapi_doc(gw, role)
+    query, _, partial = EXPECTED[role]
+    paths = {p.rsplit("/", 1)[1] for p in doc["paths"] if p.startswith(("/api/database/records/",
+                                                                         "/api/database/rpc/"))}
+    assert paths == {q for q in query if not q.endswith(("_count", "_by_pk"))}
+    assert set(doc["paths"]["/api/database/records/open_t"]) - {"parameters"} == (
+        {"get"} if role == "anon" else {"get", "post", "patch", "delete"})
+    components = doc["components"]["schemas"]
+    partial_schema = components.get(f"{SCHEMA}.partial_t")
+    assert (set(partial_schema["properties"]) if partial_schema else None) == partial
+
+
+async def test_a_grant_shows_the_table_after_the_reload(gw: Running, pg: asyncpg.Connection) -> None:
+    await pg.execute(f"GRANT SELECT ON {SCHEMA}.members_t TO anon")
+    try:
+        await gw.gateway.reload_catalog()
+        assert "members_t" in names((await introspect(gw, "anon"))["__schema"]["queryType"]["fields"])
+        assert "/api/database/records/members_t" in (await openapi_doc(gw, "anon"))["paths"]
+    finally:
+        await pg.execute(f"REVOKE SELECT ON {SCHEMA}.members_t FROM anon")
+        await gw.gateway.reload_catalog()
+    assert "members_t" not in names((await introspect(gw, "anon"))["__schema"]["queryType"]["fields"])
