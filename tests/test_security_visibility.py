@@ -17,7 +17,10 @@ import pytest_asyncio
 from support import Running, app_with
 
 from gateway import openapi
+from gateway.catalog import Catalog, Column, ForeignKey, Table
+from gateway.graphql.schema import build_schemas
 from gateway.identity import ROLES
+from gateway.settings import Settings
 
 SCHEMA = "vis"
 FIXTURE = f"""
@@ -151,3 +154,30 @@ async def test_a_grant_shows_the_table_after_the_reload(gw: Running, pg: asyncpg
         await pg.execute(f"REVOKE SELECT ON {SCHEMA}.members_t FROM anon")
         await gw.gateway.reload_catalog()
     assert "members_t" not in names((await introspect(gw, "anon"))["__schema"]["queryType"]["fields"])
+
+
+# --------------------------------------------------------------------------- the catalog view, without a database
+
+def grants(*pairs: str) -> frozenset[tuple[str, str]]:
+    return frozenset(tuple(p.split(":")) for p in pairs)  # type: ignore[misc]
+
+
+def test_roles_that_see_the_same_objects_share_one_schema_and_the_others_get_their_own() -> None:
+    everyone = grants("anon:SELECT", "authenticated:SELECT", "project_admin:SELECT")
+    parent = Table("public", "parent", "table", (Column("id", "int4", "int4", "int", privileges=everyone),),
+                   primary_key=("id",), privileges=everyone)
+    hidden_fk = Column("parent_id", "int4", "int4", "int", privileges=grants("authenticated:SELECT",
+                                                                            "project_admin:SELECT"))
+    child = Table("public", "child", "table", (Column("id", "int4", "int4", "int", privileges=everyone), hidden_fk),
+                  primary_key=("id",), privileges=everyone,
+                  foreign_keys=(ForeignKey("child_parent_fkey", ("parent_id",), "public", "parent", ("id",)),))
+    catalog = Catalog(("public",), {parent.key: parent, child.key: child}, {})
+    anon_view = catalog.visible_to("anon")
+    assert [c.name for c in anon_view.tables[child.key].columns] == ["id"]
+    assert anon_view.tables[child.key].foreign_keys == () and anon_view.relationships[child.key] == ()
+    assert not anon_view.tables[child.key].insertable  # SELECT only
+    schemas = build_schemas(catalog, Settings())
+    assert schemas["authenticated"] is schemas["project_admin"]
+    assert schemas["anon"] is not schemas["authenticated"]
+    assert "parent" not in schemas["anon"].schema.type_map["Child"].fields  # type: ignore[union-attr]
+    assert "parent" in schemas["authenticated"].schema.type_map["Child"].fields  # type: ignore[union-attr]
