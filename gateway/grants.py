@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import asyncpg
 
@@ -68,8 +69,9 @@ class Privileges:
         return tuple(replace(c, privileges=self.columns.get((relid, c.name), NONE)) for c in columns)
 
 
-def _group(rows: Iterable[asyncpg.Record], key: str | tuple[str, str], privilege: str | None) -> dict:
-    out: dict = defaultdict(set)
+def _group(rows: Iterable[asyncpg.Record], key: str | tuple[str, str], privilege: str | None) -> dict[Any, Pairs]:
+    """(role, privilege) pairs by ``key`` (a column, or two for a composite key); EXECUTE without ``privilege``."""
+    out: dict[Any, set[tuple[str, str]]] = defaultdict(set)
     for r in rows:
         k = (r[key[0]], r[key[1]]) if isinstance(key, tuple) else r[key]
         out[k].add((r["role"], r[privilege] if privilege else "EXECUTE"))
