@@ -20,6 +20,7 @@ from gateway import openapi
 from gateway.catalog import Catalog, Column, ForeignKey, Table
 from gateway.graphql.schema import build_schemas
 from gateway.identity import ROLES
+from gateway.reflect import load_catalog
 from gateway.settings import Settings
 
 SCHEMA = "vis"
@@ -181,3 +182,32 @@ def test_roles_that_see_the_same_objects_share_one_schema_and_the_others_get_the
     assert schemas["anon"] is not schemas["authenticated"]
     assert "parent" not in schemas["anon"].schema.type_map["Child"].fields  # type: ignore[union-attr]
     assert "parent" in schemas["authenticated"].schema.type_map["Child"].fields  # type: ignore[union-attr]
+
+
+async def test_reflection_records_each_roles_privileges_as_postgresql_reports_them(gw: Running, pg_url: str) -> None:
+    catalog = await load_catalog(pg_url, (SCHEMA,))
+    tables = {t.name: t for t in catalog.tables.values()}
+    assert tables["open_t"].privileges == grants(
+        "anon:SELECT", *(f"{r}:{p}" for r in ("authenticated", "project_admin")
+                         for p in ("SELECT", "INSERT", "UPDATE", "DELETE")))
+    assert tables["secret_t"].privileges == frozenset()
+    assert tables["partial_t"].privileges == grants("project_admin:SELECT")  # column grants are not table grants
+    partial = {c.name: c.privileges for c in tables["partial_t"].columns}
+    assert partial == {"id": grants("authenticated:SELECT", "project_admin:SELECT"),
+                       "name": grants("authenticated:SELECT", "authenticated:UPDATE", "project_admin:SELECT"),
+                       "salary": grants("project_admin:SELECT")}
+    executes = {k[1]: fs[0].privileges for k, fs in catalog.functions.items()}
+    assert executes == {"open_fn": grants("anon:EXECUTE", "authenticated:EXECUTE", "project_admin:EXECUTE"),
+                        "members_fn": grants("authenticated:EXECUTE", "project_admin:EXECUTE"),
+                        "secret_fn": frozenset()}
+
+
+async def test_without_usage_on_the_schema_a_role_holds_nothing_in_it(gw: Running, pg: asyncpg.Connection,
+                                                                      pg_url: str) -> None:
+    await pg.execute(f"REVOKE USAGE ON SCHEMA {SCHEMA} FROM anon")
+    try:
+        catalog = await load_catalog(pg_url, (SCHEMA,))
+    finally:
+        await pg.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO anon")
+    assert catalog.visible_to("anon").tables == {} and catalog.visible_to("anon").functions == {}
+    assert catalog.visible_to("authenticated").tables
