@@ -35,7 +35,7 @@ from .auth import Authenticator
 from .catalog import Catalog, CatalogHolder
 from .errors import GatewayError
 from .execute import Executor, create_pool
-from .graphql.schema import build_schemas
+from .graphql.roles import build_schemas
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
 from .reload import Reloader
 from .rest import render
@@ -45,7 +45,7 @@ from .settings import Settings
 log = logging.getLogger("gateway")
 
 EXPOSED_HEADERS = ["Content-Range", "X-Total-Count", "Preference-Applied", "Location", "X-Request-Id",
-                   "Content-Profile"]
+                   "Content-Profile", "X-Total-Count-Estimated"]
 
 
 @dataclass

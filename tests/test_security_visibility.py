@@ -18,7 +18,7 @@ from support import Running, app_with
 
 from gateway import openapi
 from gateway.catalog import Catalog, Column, ForeignKey, Table
-from gateway.graphql.schema import build_schemas
+from gateway.graphql.roles import build_schemas
 from gateway.identity import ROLES
 from gateway.reflect import load_catalog
 from gateway.settings import Settings

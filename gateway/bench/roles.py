@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..graphql.schema import build_schema, build_schemas
+from ..graphql.roles import build_schemas
+from ..graphql.schema import build_schema
 from ..reflect import load_catalog
 from ..settings import Settings
 from . import database
