@@ -32,6 +32,16 @@ def _bool(v: str) -> bool:
     return v.strip().lower() in {"1", "true", "yes", "on"}
 
 
+COUNT_MODES = ("auto", "exact")
+
+
+def _count_mode(v: str) -> str:
+    mode = v.strip().lower()
+    if mode not in COUNT_MODES:
+        raise ValueError(f"GATEWAY_COUNT must be one of {', '.join(COUNT_MODES)}, got {v!r}")
+    return mode
+
+
 def _list(v: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in v.split(",") if p.strip())
 
@@ -67,6 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwks", "JWT_JWKS", None, _str,
             "Optional JWKS (a file path or an http(s) URL) for RS256/ES256 tokens, selected by kid."),
     Setting("jwt_audience", "JWT_AUDIENCE", None, _str, "When set, tokens carrying `aud` must match it."),
+    Setting("jwt_allow_no_exp", "GATEWAY_JWT_ALLOW_NO_EXP", False, _bool,
+            "Accept user and admin tokens without `exp` (never expiring). Anon-role tokens are always accepted."),
     Setting("api_key", "API_KEY", None, _str,
             "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
     Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
@@ -88,15 +100,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest path plus query string, in bytes (414 beyond)."),
     Setting("max_rows", "GATEWAY_MAX_ROWS", 1000, _int, "Largest `limit` a read may ask for."),
     Setting("default_limit", "GATEWAY_DEFAULT_LIMIT", 100, _int, "Rows per read when `limit` is absent."),
+    Setting("count", "GATEWAY_COUNT", "auto", _count_mode,
+            "X-Total-Count without `Prefer: count`: `auto` (exact when cheap, else the planner's estimate) "
+            "or `exact` (always count)."),
+    Setting("exact_count_limit", "GATEWAY_EXACT_COUNT_LIMIT", 10000, _int,
+            "`auto` counts exactly when the planner expects at most this many matching rows."),
     Setting("cors_origins", "GATEWAY_CORS_ORIGINS", ("*",), _list,
             "Allowed browser origins, comma-separated (* for any)."),
     Setting("reload_debounce_ms", "GATEWAY_RELOAD_DEBOUNCE_MS", 100, _int,
             "Debounce for catalog reloads after DDL notifications."),
     Setting("graphql_max_depth", "GATEWAY_GRAPHQL_MAX_DEPTH", 10, _int, "Deepest GraphQL selection."),
     Setting("graphql_max_aliases", "GATEWAY_GRAPHQL_MAX_ALIASES", 30, _int, "Most aliases in a document."),
+    Setting("graphql_max_fields", "GATEWAY_GRAPHQL_MAX_FIELDS", 2000, _int,
+            "Most field selections in a GraphQL document once its fragments are expanded."),
     Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
     Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
             "Largest estimated row count (product of list limits) a query may ask for."),
+    Setting("graphql_max_affected", "GATEWAY_GRAPHQL_MAX_AFFECTED", 1000, _int,
+            "Most rows a GraphQL update_*/delete_* may change for non-admin callers unless atMost says otherwise."),
     Setting("graphql_extensions", "GATEWAY_GRAPHQL_EXTENSIONS", None, _str,
             "Python module (package.module) whose Strawberry Query/Mutation/Subscription fields are merged "
             "into the GraphQL schema."),
@@ -126,6 +147,7 @@ class Settings:
     jwt_secret: str | None = None
     jwks: str | None = None
     jwt_audience: str | None = None
+    jwt_allow_no_exp: bool = False
     api_key: str | None = None
     schemas: tuple[str, ...] = ("public",)
     pool_min: int = 2
@@ -139,12 +161,16 @@ class Settings:
     max_target_bytes: int = 16384
     max_rows: int = 1000
     default_limit: int = 100
+    count: str = "auto"
+    exact_count_limit: int = 10000
     cors_origins: tuple[str, ...] = ("*",)
     reload_debounce_ms: int = 100
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
+    graphql_max_fields: int = 2000
     graphql_max_cost: int = 50000
+    graphql_max_affected: int = 1000
     graphql_extensions: str | None = None
     graphql_ws_max_operations: int = 100
     graphql_max_subscriptions: int = 10000

@@ -95,7 +95,7 @@ async def test_the_served_schema_is_a_strawberry_schema_over_the_merged_schema(
         pg_url: str, module_dir: Path) -> None:
     name = write_module(module_dir, readme_example())
     async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
-        served = gw.gateway.graphql_schema.schema
+        served = gw.gateway.graphql_schema["authenticated"].schema
         schema = sbcompat.strawberry_of(served)
         assert isinstance(schema, strawberry.Schema)
         assert sbcompat.graphql_schema(schema) is served
@@ -215,7 +215,7 @@ async def test_a_field_whose_generated_type_is_missing_is_left_out(pg_url: str, 
                 return 1
         """)
     async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
-        fields = gw.gateway.graphql_schema.schema.query_type.fields
+        fields = gw.gateway.graphql_schema["authenticated"].schema.query_type.fields
         assert "still_here" in fields and "ghosts" not in fields
 
 
@@ -223,7 +223,7 @@ async def test_replaced_schemas_are_not_kept_alive_by_strawberry_caches(pg_url: 
     name = write_module(module_dir, readme_example())
     async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
         await gql(gw, "{ hello }", gw.user("alice"))
-        old = weakref.ref(sbcompat.strawberry_of(gw.gateway.graphql_schema.schema))
+        old = weakref.ref(sbcompat.strawberry_of(gw.gateway.graphql_schema["authenticated"].schema))
         old_schema = old()
         assert old_schema is not None
         old_schema.get_type_by_name("Query")  # an lru_cache entry keyed by the schema object

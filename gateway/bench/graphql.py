@@ -118,7 +118,7 @@ async def run(dsn: str, folder: Path, n: int) -> None:
                 await measure("gateway view, graphql-core on the cached document: hand-written list, 1 row",
                               post(HAND), n)
                 await measure("gateway view, graphql-core on the cached document: { hello }", post(CONST), n)
-                schema = sbcompat.strawberry_of(app.state.gateway.graphql_schema.schema)
+                schema = sbcompat.strawberry_of(app.state.gateway.graphql_schema["anon"].schema)
                 assert schema is not None
                 strawberry_app = GraphQL(schema, graphql_ide=None)
                 own = httpx.AsyncClient(transport=httpx.ASGITransport(app=strawberry_app), base_url="http://bench")

@@ -17,9 +17,10 @@ mutation sent with GET; 415 for a POST body that is neither JSON nor GraphQL.
 Operations the fast path does not answer run through ``execution.py`` (graphql-core, or
 Strawberry when the extensions module declares schema extensions); WebSocket is ``ws.py``.
 
-The schema comes from ``current_schema(gw)``: the one the app stored next to the
-current catalog (``gw.graphql_schema``), or built here once for a catalog that has
-none yet.
+The schema comes from ``current_schema(gw, role)``: the caller's role's schema the app
+stored next to the current catalog (``gw.graphql_schema``, one per role), or built here once
+for a catalog that has none yet. The credential is checked before the body is read, so
+nobody without one makes the gateway parse or judge a document.
 """
 
 from __future__ import annotations
@@ -60,15 +61,15 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = frozenset(p.name for p in STATIC.iterdir() if p.is_file()) if STATIC.is_dir() else frozenset()
 
 
-def current_schema(gw: Any) -> CatalogSchema:
-    """The schema of the current catalog; built (and kept on ``gw``) when the app has none for it."""
+def current_schema(gw: Any, role: str = "project_admin") -> CatalogSchema:
+    """``role``'s schema of the current catalog; built (and kept on ``gw``) when the app has none for it."""
     catalog = gw.catalogs.get()
-    stored: CatalogSchema | None = getattr(gw, "graphql_schema", None)
-    if stored is not None and stored.catalog is catalog:
-        return stored
-    built = build_schema(catalog, gw.settings)
-    gw.graphql_schema = built
-    return built
+    stored: dict[str, CatalogSchema] | None = getattr(gw, "graphql_schema", None)
+    if not stored or next(iter(stored.values())).catalog is not catalog:
+        stored = gw.graphql_schema = {}
+    if role not in stored:
+        stored[role] = build_schema(catalog, gw.settings, role)
+    return stored[role]
 
 
 # --------------------------------------------------------------------------- errors
@@ -240,14 +241,15 @@ async def graphql_endpoint(request: Request) -> Response:
         return graphiql(request)
     media = negotiate(request.headers.get("accept"))
     try:
+        # the credential first: nobody without one makes the gateway read, parse or judge a document
+        identity = await gw.auth.identify(request.headers)
         params = await read_params(request, gw.settings.max_body_bytes)
-        schema = current_schema(gw)
+        schema = current_schema(gw, identity.role)
         document, problems = schema.documents.get(params.query)
         if document is None:
             return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, media.request_error_status,
                          media=media)
         operation = choose_operation(document, params.operation_name, request.method)
-        identity = await gw.auth.identify(request.headers)
     except GatewayError as exc:
         return failure(exc, media)
     return await run_operation(gw, schema, identity, document, operation, params, request.method, media)

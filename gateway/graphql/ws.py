@@ -5,7 +5,8 @@ In:  a WebSocket upgrade on ``/graphql`` speaking ``graphql-transport-ws`` (or t
      "Bearer <JWT | anon key | API key>"}``, ``{"X-API-Key": "ik_..."}`` or the same under
      ``{"headers": {...}}``.
 Out: Strawberry's protocol handlers run the operations (subscriptions above all) against the
-     current merged schema (``merge.py``) with a ``Session`` as ``info.context``.
+     current merged schema of the caller's role (``merge.py``, ``roles.py``) with a ``Session``
+     as ``info.context``.
 
 A missing or bad credential closes the socket with 4403 (``Forbidden``) before any operation
 runs. A ``Session`` is the caller for the whole connection: every statement a resolver runs
@@ -76,29 +77,38 @@ def credentials(payload: Mapping[str, Any]) -> Headers:
     return Headers(headers=raw)
 
 
-class GatewayGraphQL(GraphQL):
-    """Strawberry's ASGI view whose schema is always the one the gateway serves now."""
+class CallerSchema:
+    """The schema a connection's handler holds: the current schema of its caller's role.
 
-    def __init__(self, gw: Any) -> None:
-        self.gw = gw
-        super().__init__(schema=self._current(), graphql_ide=None, keep_alive=True, keep_alive_interval=15,
-                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-                         max_subscriptions_per_connection=gw.settings.graphql_ws_max_operations)
+    Strawberry's protocol handlers take one schema when the connection opens, before
+    ``connection_init`` says who the caller is; every attribute is looked up here at use
+    (``subscribe``, ``execute``, ``config``...), on the role's schema of the current catalog.
+    """
 
-    def _current(self) -> strawberry.Schema:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def current(self) -> strawberry.Schema:
         from .view import current_schema
 
-        schema = strawberry_of(current_schema(self.gw).schema)
+        identity = self._session.identity
+        schema = strawberry_of(current_schema(self._session.gw, identity.role if identity else "anon").schema)
         assert schema is not None
         return schema
 
-    @property  # type: ignore[override]
-    def schema(self) -> strawberry.Schema:
-        return self._current()  # read when a connection starts: it keeps that schema until it ends
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current(), name)
 
-    @schema.setter
-    def schema(self, _value: strawberry.Schema) -> None:
-        pass  # Strawberry's __init__ assigns it; the current schema always wins
+
+class GatewayGraphQL(GraphQL):
+    """Strawberry's ASGI view for one WebSocket connection (cheap: it only holds settings)."""
+
+    def __init__(self, gw: Any, session: Session) -> None:
+        self.gw = gw
+        super().__init__(schema=CallerSchema(session), graphql_ide=None,  # type: ignore[arg-type]
+                         keep_alive=True, keep_alive_interval=15,
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+                         max_subscriptions_per_connection=gw.settings.graphql_ws_max_operations)
 
     async def on_ws_connect(self, context: Session) -> None:  # type: ignore[override]
         try:
@@ -109,11 +119,9 @@ class GatewayGraphQL(GraphQL):
 
 
 async def graphql_websocket(websocket: WebSocket) -> None:
-    state = websocket.app.state
-    view = getattr(state, "graphql_ws", None)
-    if view is None or view.gw is not state.gateway:
-        view = state.graphql_ws = GatewayGraphQL(state.gateway)
-    await view.run(websocket, context=Session(state.gateway))  # type: ignore[call-overload]
+    gw = websocket.app.state.gateway
+    session = Session(gw)
+    await GatewayGraphQL(gw, session).run(websocket, context=session)  # type: ignore[call-overload]
 
 
 ROUTES = [WebSocketRoute("/graphql", graphql_websocket)]
