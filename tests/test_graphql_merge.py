@@ -7,11 +7,9 @@ reloads keeping the module's fields, and replaced schemas being freed.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import re
 import textwrap
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,7 +183,8 @@ async def test_a_reload_that_would_clash_keeps_the_previous_schema(pg_url: str, 
     name = write_module(module_dir, readme_example())
     async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
         before = gw.gateway.graphql_schema
-        await run_sql(pg_url, f"CREATE TABLE {SCHEMA}.hello (id int PRIMARY KEY)")
+        await run_sql(pg_url, f"CREATE TABLE {SCHEMA}.hello (id int PRIMARY KEY); "
+                              f"GRANT SELECT ON {SCHEMA}.hello TO authenticated")
         try:
             with pytest.raises(extend.ExtensionError, match=rf"Query.hello is defined twice.*table {SCHEMA}.hello"):
                 await gw.gateway.reload_catalog()
@@ -219,40 +218,17 @@ async def test_a_field_whose_generated_type_is_missing_is_left_out(pg_url: str, 
         assert "still_here" in fields and "ghosts" not in fields
 
 
-async def test_replaced_schemas_are_not_kept_alive_by_strawberry_caches(pg_url: str, module_dir: Path) -> None:
+async def test_a_swap_leaves_no_replaced_schema_in_strawberry_caches(pg_url: str, module_dir: Path) -> None:
     name = write_module(module_dir, readme_example())
     async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
         await gql(gw, "{ hello }", gw.user("alice"))
-        old = weakref.ref(sbcompat.strawberry_of(gw.gateway.graphql_schema["authenticated"].schema))
-        old_schema = old()
-        assert old_schema is not None
-        old_schema.get_type_by_name("Query")  # an lru_cache entry keyed by the schema object
-        del old_schema
+        old = sbcompat.strawberry_of(gw.gateway.graphql_schema["authenticated"].schema)
+        assert old is not None
+        old.get_type_by_name("Query")  # an lru_cache entry keyed by the schema object
+        cache = strawberry.Schema.get_type_by_name.cache_info  # type: ignore[attr-defined]
+        assert cache().currsize > 0
         await gw.gateway.reload_catalog()
-        gc.collect()
-        assert old() is None
-
-
-async def test_schema_extensions_of_the_module_run_on_http_operations(pg_url: str, module_dir: Path) -> None:
-    name = write_module(module_dir, """
-        import strawberry
-        from strawberry.extensions import SchemaExtension
-
-        class ServedBy(SchemaExtension):
-            def get_results(self):
-                return {"served_by": "strawberry"}
-
-        @strawberry.type
-        class Query:
-            @strawberry.field
-            def hello(self) -> str:
-                return "hi"
-
-        extensions = [ServedBy]
-        """)
-    async with app_with(pg_url, FIXTURE, (SCHEMA,), graphql_extensions=name) as gw:
-        body = await gql(gw, "{ hello posts_count }", gw.user("alice"))
-        assert body == {"data": {"hello": "hi", "posts_count": 0}, "extensions": {"served_by": "strawberry"}}
+        assert cache().currsize == 0
 
 
 def test_the_graphql_extensions_flag_of_serve_reaches_the_workers(tmp_path: Path,
