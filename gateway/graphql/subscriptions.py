@@ -80,9 +80,11 @@ def add_subscriptions(schema: GraphQLSchema) -> GraphQLSchema:
             continue
         fields[name] = GraphQLField(fdef.type, fdef.args, _event, subscribe=live, description=fdef.description,
                                     extensions={GATEWAY: root})
-        table = root.shape.table if root.shape else None
-        if root.kind != "list" or table is None or not table.primary_key or table.kind != "table":
-            continue
+        shape = root.shape
+        table = shape.table if shape else None
+        if root.kind != "list" or shape is None or table is None or not table.primary_key or table.kind != "table" \
+                or not set(table.primary_key) <= {c.name for c in shape.columns.values()}:
+            continue  # a change is announced by its key: the role must see every key column
         obj = get_named_type(fdef.type)
         change_name, field_name = f"{obj.name}Change", f"{name}_changes"
         if change_name in schema.type_map or field_name in query.fields:
