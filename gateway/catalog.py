@@ -102,10 +102,16 @@ class Relationship:
     junction_source_columns: tuple[str, ...] = ()
     junction_target_columns: tuple[str, ...] = ()
     junction_constraint: str | None = None  # the FK from junction to source (m2m)
+    reverse: bool = False  # built from the target's FK to the source (o2m, or an o2o's referenced side)
 
     @property
     def to_one(self) -> bool:
         return self.cardinality in ("m2o", "o2o")
+
+    @property
+    def is_self(self) -> bool:
+        """A table's FK to itself: one constraint, two relationships (parent and children)."""
+        return self.source == self.target and self.cardinality != "m2m"
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,12 @@ class Function:
     @property
     def input_args(self) -> tuple[FunctionArg, ...]:
         return tuple(a for a in self.args if a.mode in ("in", "inout", "variadic"))
+
+    @property
+    def api_callable(self) -> bool:
+        """Whether RPC and GraphQL offer it: trigger and internal functions cannot be called directly."""
+        internal = ("trigger", "event_trigger", "internal")
+        return self.return_udt not in internal and all(a.udt not in internal for a in self.input_args)
 
 
 @dataclass(frozen=True)
@@ -231,7 +243,7 @@ def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[
             out[t.key].append(Relationship(t.key, target, "o2o" if one_to_one else "m2o",
                                            fk.name, fk.columns, fk.ref_columns))
             out[target].append(Relationship(target, t.key, "o2o" if one_to_one else "o2m",
-                                            fk.name, fk.ref_columns, fk.columns))
+                                            fk.name, fk.ref_columns, fk.columns, reverse=True))
         # junction: two FKs whose columns together sit inside a unique key
         fks = [fk for fk in t.foreign_keys if (fk.ref_schema, fk.ref_table) in tables]
         for a in fks:

@@ -38,6 +38,7 @@ from .plannodes import (
     Rel,
     TotalMode,
 )
+from .planrels import find_relationship
 from .planvalues import check_filter_value, pg_array_literal
 from .settings import Settings
 
@@ -134,7 +135,9 @@ class Planner:
         preds = tuple(self.condition(table, alias, c, embeds) for c in where)
         preds += tuple(EmbedPred(e.alias, False, e.to_one) for e in outputs
                        if isinstance(e, OutEmbed) and e.inner)
-        terms = tuple(self.order_term(table, alias, o) for o in order)
+        named = {item.key: item for item in select if isinstance(item, rq.SelectEmbed)}
+        terms = tuple(self.order_term(table, alias, o, named.get(o.relation) if o.relation else None)
+                      for o in order)
         return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source)
 
     def embed(self, parent: Table, parent_alias: str, item: rq.SelectEmbed) -> OutEmbed:
@@ -161,38 +164,8 @@ class Planner:
         return OutEmbed(key, child, join, rel.to_one, item.spread, item.inner, self.alias("e"))
 
     def relationship(self, parent: Table, name: str, hint: str | None) -> Relationship:
-        """Pick the one relationship ``name`` (+ ``hint``) means, PostgREST's way."""
-        rels = self.catalog.relationships_of(parent)
-        by_table = [r for r in rels if r.target[1] == name and r.target[0] in self.catalog.schemas]
-        # a FK column or constraint name used as the relation name (``author_id(...)``, ``fk_author(...)``)
-        by_fk = [r for r in rels if r.cardinality in ("m2o", "o2o") and name in (
-            r.constraint, *(r.source_columns if len(r.source_columns) == 1 else ()))]
-        candidates = by_table or by_fk
-        if hint:
-            candidates = [r for r in candidates if hint in (
-                r.constraint, r.junction_constraint,
-                r.junction[1] if r.junction else None,
-                *(r.source_columns if len(r.source_columns) == 1 else ()),
-                *(r.target_columns if len(r.target_columns) == 1 else ()))]
-        if not candidates:
-            names = sorted({r.target[1] for r in rels})
-            close = difflib.get_close_matches(name, names, n=1)
-            raise errors.invalid_query(
-                f"Could not find a relationship between '{parent.name}' and '{name}' in the schema cache",
-                code="PGRST200", hint=f"Perhaps you meant '{close[0]}'" if close else
-                f"Check that '{name}' is a table with a foreign key to or from '{parent.name}'")
-        if len(candidates) > 1:
-            # a direct FK beats a junction route when both exist (PostgREST prefers non-m2m)
-            direct = [r for r in candidates if r.cardinality != "m2m"]
-            if len(direct) == 1:
-                return direct[0]
-            details = "; ".join(f"{r.cardinality} via {r.constraint}" for r in candidates)
-            raise errors.postgrest(
-                300, "PGRST201",
-                f"Could not embed because more than one relationship was found for '{parent.name}' and '{name}'",
-                details=details, hint=f"Try changing '{name}' to one of: "
-                + ", ".join(f"{name}!{r.constraint}" for r in candidates))
-        return candidates[0]
+        """Pick the one relationship ``name`` (+ ``hint``) means, PostgREST's way (``planrels``)."""
+        return find_relationship(self.catalog, parent, name, hint)
 
     def col_expr(self, table: Table, alias: str, ref: rq.FieldRef, cast: str | None = None) -> ColExpr:
         col = self.column(table, ref.name)
@@ -202,10 +175,12 @@ class Planner:
         # jsonb operators throughout: a json (or composite, array) column is converted first
         return ColExpr(alias, col.name, path, wrap_jsonb=bool(path) and col.udt != "jsonb", cast=cast)
 
-    def order_term(self, table: Table, alias: str, o: rq.Order) -> OrderTerm:
+    def order_term(self, table: Table, alias: str, o: rq.Order, embed: rq.SelectEmbed | None = None) -> OrderTerm:
+        """An order term; ``author(email).desc`` names an embed of the select by alias or relation."""
         if o.relation is None:
             return OrderTerm(self.col_expr(table, alias, o.field), o.direction, o.nulls)
-        rel = self.relationship(table, o.relation, None)
+        rel = (self.relationship(table, embed.relation, embed.hint) if embed is not None
+               else self.relationship(table, o.relation, None))
         if not rel.to_one:
             raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many",
                                        code="PGRST118")
