@@ -190,8 +190,8 @@ class CallPlan:
 
     schema: str  # the function's schema
     name: str  # the function
-    args: tuple[tuple[str, str, bool], ...]  # (name, SQL type, variadic)
-    payload: P  # JSON object of the arguments
+    args: tuple[tuple[str, str, bool], ...]  # (name, SQL type, variadic); "" is the unnamed one, passed by position
+    payload: P  # JSON object of the arguments (the unnamed one under the key UNNAMED), or the whole body
     kind: Literal["scalar", "setof_scalar", "row", "setof_row", "void"]  # decides the body's JSON shape
     returning: Rel | None  # shaping of row results (source="cte")
     scalar_type: str = "text"  # the declared return type of a scalar function
@@ -199,7 +199,11 @@ class CallPlan:
     total: TotalMode = "none"  # a total for row results when a count was asked for
     limit_value: P | None = None  # page of row results, as in ReadPlan
     offset_value: P | None = None
+    whole_body: bool = False  # the payload is the one unnamed json/jsonb argument itself
 
+
+# the payload key of a single unnamed parameter (``{"": value}``): a record column needs a name
+UNNAMED = "pgrst_unnamed"
 
 Shape = ReadPlan | WritePlan | CallPlan
 

@@ -269,6 +269,8 @@ class Call:
     head: bool = False
     args_from_query: bool = False  # values are strings from a URL (cast by PostgreSQL)
     positional_json: bool = False  # the whole body goes to a single unnamed json parameter
+    rollback: bool = False  # run the call, answer, then roll back (tx=rollback)
+    max_affected: int | None = None  # handling=strict, max-affected=N: more result rows roll back (400)
     raw_body: Any = field(default=None, compare=False)  # the decoded body, for that fallback
 
 

@@ -70,9 +70,9 @@ create function ambiguous(x bigint) returns text language sql immutable as $$ se
 create function double_it(int) returns int language sql immutable as $$ select $1 * 2 $$;
 create function echo_doc(json) returns json language sql immutable as $$ select $1 $$;
 create function bump_amounts(by_amount numeric) returns setof messages language sql volatile as
-  $$ update messages set amount = coalesce(amount, 0) + by_amount returning * $$;
+  $$ update messages set amount = amount + by_amount where amount is not null returning * $$;
 create function bump_count(by_amount numeric) returns int language sql volatile as
-  $$ with u as (update messages set amount = coalesce(amount, 0) + by_amount returning 1) select count(*)::int from u $$;
+  $$ with u as (update messages set amount = amount + by_amount returning 1) select count(*)::int from u $$;
 create function now_text() returns text language sql stable as $$ select now()::text $$;
 create function touch() returns trigger language plpgsql as $$ begin return new; end $$;
 -- row level security: a user sees only the messages they wrote

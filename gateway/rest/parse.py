@@ -468,5 +468,6 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
         rq.Target(function, schema), args, read_only=method in READ_METHODS, select=query.select,
         where=tuple(query.root.where), order=query.root.order, limit=limit, offset=offset,
         count=prefer.count, single=accept == "object", head=method == "HEAD",
-        args_from_query=from_query, positional_json=not from_query, raw_body=None if from_query else data)
+        args_from_query=from_query, positional_json=not from_query, raw_body=None if from_query else data,
+        rollback=prefer.tx_rollback, max_affected=prefer.max_affected if prefer.strict else None)
     return ParsedRequest(call, prefer, schema, accept)

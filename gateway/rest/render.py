@@ -41,13 +41,19 @@ def content_range(offset: int, rows: int, total: int | None) -> str:
 
 
 def _honoured(parsed: ParsedRequest) -> rq.Prefer:
-    """The Prefer tokens this kind of request acts on: only those are echoed in Preference-Applied."""
+    """The Prefer tokens this kind of request acts on: only those are echoed in Preference-Applied.
+
+    ``max-affected`` is enforced only with ``handling=strict`` and only on PATCH, DELETE and RPC;
+    ``tx=rollback`` ends writes and calls (a read has nothing to keep)."""
     prefer, req = parsed.prefer, parsed.request
+    limited = isinstance(req, rq.Update | rq.Delete | rq.Call) and prefer.strict
+    prefer = dataclasses.replace(prefer, max_affected=prefer.max_affected if limited else None)
     if isinstance(req, rq.Insert):
         return prefer
     if isinstance(req, rq.Update | rq.Delete):
         return dataclasses.replace(prefer, resolution=None, missing_default=False)
-    return dataclasses.replace(prefer, return_=None, resolution=None, missing_default=False)
+    return dataclasses.replace(prefer, return_=None, resolution=None, missing_default=False,
+                               tx_rollback=prefer.tx_rollback and isinstance(req, rq.Call))
 
 
 def _headers(parsed: ParsedRequest, extra: dict[str, str] | None = None) -> dict[str, str]:
