@@ -52,7 +52,8 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     path = search_path(_schema(planned.shape))
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
-    if one_round_trip(req, planned.shape):
+    # system.gateway_run sets only the request.* settings and search_path: a time zone needs the setup
+    if ctx.timezone is None and one_round_trip(req, planned.shape):
         run_sql, params = prepared.for_run
         return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
     async with gw.executor.transaction(identity, ctx) as tx:

@@ -116,7 +116,8 @@ async def records(request: Request) -> Response:
     else:
         body = await read_body(request, gw.settings.max_body_bytes)
         parsed = _with_schema(parse_records(method, name, request.url.query, request.headers, body))
-    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
+    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS,
+                         timezone=parsed.prefer.timezone)
     result = await pipeline.run(gw, identity, _headers_only(parsed, gw.catalogs.get()), ctx)
     if method in READ_METHODS:
         return render.read(parsed, result)
@@ -130,7 +131,8 @@ async def rpc(request: Request) -> Response:
     body = b"" if method in READ_METHODS else await read_body(request, gw.settings.max_body_bytes)
     parsed = _with_schema(parse_rpc(method, request.path_params["function"], request.url.query, request.headers,
                                     body))
-    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
+    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS,
+                         timezone=parsed.prefer.timezone)
     result = await pipeline.run(gw, identity, parsed.request, ctx)
     return render.call(parsed, result)
 
