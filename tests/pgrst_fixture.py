@@ -74,6 +74,7 @@ create function bump_amounts(by_amount numeric) returns setof messages language 
 create function bump_count(by_amount numeric) returns int language sql volatile as
   $$ with u as (update messages set amount = amount + by_amount returning 1) select count(*)::int from u $$;
 create function now_text() returns text language sql stable as $$ select now()::text $$;
+create function current_zone() returns text language sql stable as $$ select current_setting('TimeZone') $$;
 create function touch() returns trigger language plpgsql as $$ begin return new; end $$;
 -- row level security: a user sees only the messages they wrote
 create table notes(id int primary key, owner uuid, body text);

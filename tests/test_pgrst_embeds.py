@@ -100,8 +100,10 @@ async def test_constraint_and_column_names_work_as_embed_targets_and_hints(
 
 
 ORDERS: list[tuple[str, list[int]]] = [
-    ("messages?select=id,author:users!messages_username_fkey(email)&order=author(email).desc.nullslast,id", [3, 1, 2, 4]),
-    ("messages?select=id,author:users!messages_username_fkey(email)&order=author(email).asc.nullsfirst,id", [4, 1, 2, 3]),
+    ("messages?select=id,author:users!messages_username_fkey(email)&order=author(email).desc.nullslast,id",
+     [3, 1, 2, 4]),
+    ("messages?select=id,author:users!messages_username_fkey(email)&order=author(email).asc.nullsfirst,id",
+     [4, 1, 2, 3]),
     ("messages?select=id,checker:users!reviewer(username)&order=checker(username).asc.nullslast,id", [1, 3, 2, 4]),
     ("best_friends?select=id,second:best_friends_second_user_fkey(username)&order=second(username).desc", [1, 2]),
 ]

@@ -37,7 +37,7 @@ from gateway.rest.grammar import (
 )
 
 __all__ = [
-    "ParsedRequest", "negotiate", "parse_field", "parse_filter", "parse_logic", "parse_order",
+    "ParsedRequest", "negotiate", "negotiate_media", "parse_field", "parse_filter", "parse_logic", "parse_order",
     "parse_prefer", "parse_range", "parse_records", "parse_rpc", "parse_select", "split_query",
 ]
 
@@ -55,6 +55,7 @@ class ParsedRequest:
     prefer: rq.Prefer  # the Prefer tokens (the renderer echoes them in Preference-Applied)
     schema: str | None  # from ?schema=, Accept-Profile (GET/HEAD) or Content-Profile; None: default
     accept: AcceptKind  # negotiated media type ("object" = application/vnd.pgrst.object+json)
+    strip_nulls: bool = False  # ``;nulls=stripped``: keys whose value is null are left out of the body
 
 
 # --------------------------------------------------------------------------- query string
@@ -256,33 +257,44 @@ def parse_prefer(values: Sequence[str]) -> rq.Prefer:
     )
 
 
-# media ranges the gateway can produce; parameters (``;nulls=stripped``) are ignored
+# media ranges the gateway can produce; parameters other than ``nulls=stripped`` are ignored
 _MEDIA: dict[str, AcceptKind] = {
     "*/*": "json", "application/*": "json", "application/json": "json",
     "application/vnd.pgrst.array+json": "json",
     "application/vnd.pgrst.object+json": "object", "application/vnd.pgrst.object": "object",
     "text/csv": "csv",
 }
+# the media types that take ``;nulls=stripped`` (object keys whose value is null left out)
+_STRIPPABLE = ("application/vnd.pgrst.array+json", "application/vnd.pgrst.object+json")
 
 
 def negotiate(values: Sequence[str]) -> AcceptKind:
     """The best producible media type of the Accept header(s), by q-value then order (§8)."""
-    ranges: list[tuple[float, int, str]] = []
+    return negotiate_media(values)[0]
+
+
+def negotiate_media(values: Sequence[str]) -> tuple[AcceptKind, bool]:
+    """``negotiate`` and whether the chosen range asks for ``nulls=stripped``."""
+    ranges: list[tuple[float, int, str, bool]] = []
     for position, item in enumerate(",".join(values).split(",")):
         mime, *params = (p.strip() for p in item.split(";"))
         quality = 1.0
+        stripped = False
         for param in params:
             name, _, value = param.partition("=")
-            if name.strip().lower() == "q" and re.fullmatch(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", value.strip()):
+            name, value = name.strip().lower(), value.strip()
+            if name == "q" and re.fullmatch(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", value):
                 quality = float(value)
+            elif name == "nulls" and value.lower() == "stripped":
+                stripped = True
         if mime:
-            ranges.append((-quality, position, mime.lower()))
+            ranges.append((-quality, position, mime.lower(), stripped))
     if not ranges:
-        return "json"
-    for quality, _, mime in sorted(ranges):
+        return "json", False
+    for quality, _, mime, stripped in sorted(ranges):
         if quality < 0 and mime in _MEDIA:
-            return _MEDIA[mime]
-    offered = ", ".join(mime for _, _, mime in ranges)
+            return _MEDIA[mime], stripped and mime in _STRIPPABLE
+    offered = ", ".join(mime for _, _, mime, _ in ranges)
     raise errors.postgrest(406, "PGRST107", f"None of these media types are available: {offered}")
 
 
@@ -438,11 +450,11 @@ def parse_records(method: str, table: str, query_string: str, headers: Mapping[s
     build = _RECORD_BUILDERS.get(method)
     if build is None:
         raise errors.postgrest(405, "PGRST117", f"Unsupported HTTP method: {method[:20]}")
-    prefer, accept = parse_prefer(_header(headers, "prefer")), negotiate(_header(headers, "accept"))
+    prefer, (accept, stripped) = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
     query = _read_query(split_query(query_string), plain_args=False)
     schema = _schema(query, method, headers, default_schema_header)
     inputs = _Inputs(method, rq.Target(table, schema), query, prefer, accept == "object", headers, body)
-    return ParsedRequest(build(inputs), prefer, schema, accept)
+    return ParsedRequest(build(inputs), prefer, schema, accept, stripped)
 
 
 # --------------------------------------------------------------------------- rpc
@@ -456,7 +468,7 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
     method = method.upper()
     if method not in _RPC_METHODS:
         raise errors.postgrest(405, "PGRST101", f"Unsupported HTTP method: {method[:20]}")
-    prefer, accept = parse_prefer(_header(headers, "prefer")), negotiate(_header(headers, "accept"))
+    prefer, (accept, stripped) = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
     data = _NO_BODY if method in READ_METHODS else _json(body, required=False)
     from_query = data is _NO_BODY
     query = _read_query(split_query(query_string), plain_args=from_query)
@@ -470,4 +482,4 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
         count=prefer.count, single=accept == "object", head=method == "HEAD",
         args_from_query=from_query, positional_json=not from_query, raw_body=None if from_query else data,
         rollback=prefer.tx_rollback, max_affected=prefer.max_affected if prefer.strict else None)
-    return ParsedRequest(call, prefer, schema, accept)
+    return ParsedRequest(call, prefer, schema, accept, stripped)
