@@ -118,7 +118,9 @@ class OutColumn:
     """A key of the output objects and the column (expression) that fills it."""
 
     key: str  # output JSON key
-    expr: ColExpr  # its value
+    expr: ColExpr  # its value (column "*" with aggregate "count": count the rows)
+    aggregate: str | None = None  # sum/avg/min/max/count: aggregated, grouped by the plain outputs
+    aggregate_cast: str | None = None  # ``::type`` of the aggregate's result (checked like ColExpr.cast)
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,7 @@ class Planner:
             if isinstance(item, rq.SelectStar):
                 outputs.extend(OutColumn(c.name, ColExpr(alias, c.name)) for c in table.columns)
             elif isinstance(item, rq.SelectColumn):
-                expr = self.col_expr(table, alias, item.field, item.cast)
-                outputs.append(OutColumn(item.alias or item.field.output_name, expr))
+                outputs.append(self.out_column(table, alias, item))
             else:
                 emb = self.embed(table, alias, item)
                 embeds.setdefault(item.relation, emb)
@@ -139,6 +138,22 @@ class Planner:
         terms = tuple(self.order_term(table, alias, o, named.get(o.relation) if o.relation else None)
                       for o in order)
         return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source)
+
+    def out_column(self, table: Table, alias: str, item: rq.SelectColumn) -> OutColumn:
+        """A selected column, or an aggregate of one (``amount.sum()``, ``count()``, legacy ``count``)."""
+        aggregate, field = item.aggregate, item.field
+        if (aggregate is None and field.name == "count" and not field.json_path and item.cast is None
+                and table.column("count") is None):
+            aggregate, field = "count", rq.FieldRef(rq.COUNT_ROWS)  # ``messages(count)``: PostgREST's old form
+        if aggregate is None:
+            return OutColumn(item.alias or field.output_name, self.col_expr(table, alias, field, item.cast))
+        if not self.settings.aggregates:
+            raise errors.invalid_query("Use of aggregate functions is not allowed", code="PGRST123")
+        if item.aggregate_cast is not None and not CAST_TYPE.match(item.aggregate_cast):
+            raise errors.invalid_query(f"Invalid cast type '{item.aggregate_cast}'")
+        expr = ColExpr(alias, rq.COUNT_ROWS) if field.name == rq.COUNT_ROWS else self.col_expr(
+            table, alias, field, item.cast)
+        return OutColumn(item.alias or aggregate, expr, aggregate, item.aggregate_cast)
 
     def embed(self, parent: Table, parent_alias: str, item: rq.SelectEmbed) -> OutEmbed:
         rel = self.relationship(parent, item.relation, item.hint)

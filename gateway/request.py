@@ -102,13 +102,19 @@ class Order:
     relation: str | None = None  # ``clients(name).desc``: sort by a to-one embed's column
 
 
+AggregateName = Literal["sum", "avg", "min", "max", "count"]
+COUNT_ROWS = "*"  # the field of ``count()``: every row, not one column's non-null values
+
+
 @dataclass(frozen=True)
 class SelectColumn:
-    """``[alias:]column[->json][::cast]``."""
+    """``[alias:]column[->json][::cast][.aggregate()[::cast]]``, or ``count()`` (field ``*``)."""
 
     field: FieldRef
-    alias: str | None = None  # output key; None: the column name (or JSON path's last key)
+    alias: str | None = None  # output key; None: the column name (JSON path's last key, aggregate name)
     cast: str | None = None  # PostgreSQL type name for ``::type``
+    aggregate: AggregateName | None = None  # ``.sum()`` etc.: aggregated, grouped by the plain columns
+    aggregate_cast: str | None = None  # ``.avg()::int``: a cast of the aggregate's result
 
 
 @dataclass(frozen=True)

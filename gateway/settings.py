@@ -90,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
     Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
             "Largest estimated row count (product of list limits) a query may ask for."),
+    Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,
+            "Serve aggregates in `select` (`count()`, `amount.sum()`); false: 400 PGRST123."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -125,6 +127,7 @@ class Settings:
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
     graphql_max_cost: int = 50000
+    aggregates: bool = True
     log_level: str = "info"
     access_log: bool = True
 

@@ -244,26 +244,63 @@ def _page(sel: sa.Select[Any], rel: Rel) -> sa.Select[Any]:
     return sel
 
 
+AGGREGATES: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+    "sum": sa.func.sum, "avg": sa.func.avg, "min": sa.func.min, "max": sa.func.max, "count": sa.func.count,
+}
+
+
+def aggregated(rel: Rel) -> bool:
+    """Whether ``rel`` selects an aggregate: then its plain outputs are its GROUP BY."""
+    return any(isinstance(o, OutColumn) and o.aggregate for o in rel.outputs)
+
+
+def _aggregate(out: OutColumn) -> ColumnElement[Any]:
+    assert out.aggregate is not None
+    expr = sa.func.count() if out.expr.column == "*" and not out.expr.json_path else AGGREGATES[out.aggregate](
+        col_expr(out.expr))
+    if out.aggregate_cast:
+        if not CAST_TYPE.match(out.aggregate_cast):
+            raise errors.invalid_query(f"Invalid cast type '{out.aggregate_cast}'", code="PGRST100")
+        expr = sa.cast(expr, pgtype(out.aggregate_cast))
+    return expr
+
+
 def projection(rel: Rel, source: sa.FromClause) -> sa.Select[Any]:
-    """SELECT the relation's outputs (columns and embeds) from ``source`` (aliased ``rel.alias``)."""
+    """SELECT the relation's outputs (columns and embeds) from ``source`` (aliased ``rel.alias``).
+
+    With an aggregate among the outputs, every other output is grouped by: an embed's JSON by
+    its text (json has no equality), turned back into json in the select list."""
+    grouped = aggregated(rel)
     cols: list[ColumnElement[Any]] = []
+    groups: list[ColumnElement[Any]] = []
     for out in rel.outputs:
         if isinstance(out, OutColumn):
-            cols.append(col_expr(out.expr).label(out.key))
+            if out.aggregate:
+                cols.append(_aggregate(out).label(out.key))
+            else:
+                expr = col_expr(out.expr)
+                cols.append(expr.label(out.key))
+                groups.append(expr)
             continue
         if out.key is None:
             continue  # an empty embed (``clients()``) only filters, through EXISTS in the WHERE
         source = source.outerjoin(embed_lateral(out), sa.true())
         if out.spread:
-            cols.extend(sa.literal_column(f"{out.alias}.{q(k)}").label(k) for k in output_keys(out.rel))
-        elif out.to_one:
-            cols.append(sa.literal_column(f"{out.alias}.obj").label(out.key))
-        else:
-            cols.append(sa.func.coalesce(sa.literal_column(f"{out.alias}.arr"),
-                                         sa.literal_column("'[]'::json")).label(out.key))
+            spread: list[ColumnElement[Any]] = [sa.literal_column(f"{out.alias}.{q(k)}") for k in output_keys(out.rel)]
+            cols.extend(c.label(k) for c, k in zip(spread, output_keys(out.rel), strict=True))
+            groups.extend(spread)
+            continue
+        value: ColumnElement[Any] = sa.literal_column(f"{out.alias}.obj") if out.to_one else sa.func.coalesce(
+            sa.literal_column(f"{out.alias}.arr"), sa.literal_column("'[]'::json"))
+        if grouped:
+            as_text = sa.cast(value, pgtype("text"))
+            groups.append(as_text)
+            value = sa.cast(as_text, pgtype("json"))
+        cols.append(value.label(out.key))
     # no columns at all (only empty embeds, ``select=clients()``): PostgreSQL's zero-column
     # SELECT gives rows that json_agg renders as {}
-    return sa.select(*cols).select_from(source)
+    sel = sa.select(*cols).select_from(source)
+    return sel.group_by(*groups) if grouped and groups else sel
 
 
 def output_keys(rel: Rel) -> list[str]:
@@ -298,7 +335,7 @@ def rows_select(rel: Rel, source: sa.FromClause | None = None) -> sa.Select[Any]
     base = source if source is not None else table(rel.schema, rel.name, rel.alias)
     has_embeds = any(isinstance(o, OutEmbed) for o in rel.outputs)
     where = [predicate(w, rel) for w in rel.where]
-    if not has_embeds:
+    if not has_embeds or aggregated(rel):  # groups are paged, not the rows they are made of
         return _page(projection(rel, base).where(*where), rel)
     # filter and page the parent rows first, so laterals run for the page only
     page = _page(sa.select(sa.literal_column(f"{rel.alias}.*")).select_from(base).where(*where), rel)
