@@ -103,6 +103,7 @@ class Relationship:
     junction_target_columns: tuple[str, ...] = ()
     junction_constraint: str | None = None  # the FK from junction to source (m2m)
     reverse: bool = False  # built from the target's FK to the source (o2m, or an o2o's referenced side)
+    function: tuple[str, str] | None = None  # a computed relationship: (schema, name) of f(source row)
 
     @property
     def to_one(self) -> bool:
@@ -142,6 +143,8 @@ class Function:
     definition: str = ""
     arguments_text: str = ""  # pg_get_function_arguments
     comment: str | None = None
+    rows: float = 0  # ROWS estimate of a set-returning function (ROWS 1: a to-one computed relationship)
+    row_argument: tuple[str, str] | None = None  # (schema, table) when the one input is that table's row type
 
     @property
     def input_args(self) -> tuple[FunctionArg, ...]:
@@ -221,6 +224,28 @@ class Catalog:
 
     def relationships_of(self, table: Table) -> tuple[Relationship, ...]:
         return self.relationships.get(table.key, ())
+
+    def row_functions(self, table: Table) -> tuple[Function, ...]:
+        """Functions whose one input is ``table``'s row type: computed fields and relationships."""
+        found = self.memo.get(("row_functions", table.key))
+        if found is None:
+            found = self.memo[("row_functions", table.key)] = tuple(
+                fn for overloads in self.functions.values() for fn in overloads
+                if fn.row_argument == table.key and fn.api_callable)
+        return found
+
+    def computed_field(self, table: Table, name: str) -> Function | None:
+        """``f(table) RETURNS scalar``, selectable, filterable and orderable like a column."""
+        return next((fn for fn in self.row_functions(table) if fn.name == name and not fn.returns_set
+                     and fn.return_kind == "scalar"), None)
+
+    def computed_relationships_of(self, table: Table) -> tuple[Relationship, ...]:
+        """``f(table) RETURNS SETOF u`` (to-many; to-one with ROWS 1) or ``RETURNS u`` (to-one)."""
+        return tuple(
+            Relationship(table.key, fn.return_table, "o2m" if fn.returns_set and fn.rows != 1 else "m2o",
+                         fn.name, (), (), function=(fn.schema, fn.name))
+            for fn in self.row_functions(table)
+            if fn.return_table is not None and fn.return_table in self.tables)
 
 
 def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[str, str], tuple[Relationship, ...]]:

@@ -43,6 +43,8 @@ class ColExpr:
     json_path: tuple[JsonKey, ...] = ()  # empty for the plain column
     wrap_jsonb: bool = False  # non-json column under a JSON path: to_jsonb(col) first
     cast: str | None = None  # ``::type`` in select (type text checked by the parser's grammar)
+    function: tuple[str, str] | None = None  # computed field: schema.fn(row of ``rel``); ``column`` is fn's name
+    row_type: tuple[str, str] | None = None  # (schema, table) the row is cast to for that call
 
     @property
     def value_type(self) -> str | None:
@@ -111,6 +113,8 @@ class Join:
     junction_pairs: tuple[tuple[str, str], ...] = ()  # (junction column, child column)
     target: tuple[str, str] | None = None  # child (schema, table), for order-by subqueries
     target_alias: str | None = None  # SQL alias of the child in an order-by subquery
+    function: tuple[str, str] | None = None  # computed relationship: rows of schema.fn(parent row)
+    parent_type: tuple[str, str] | None = None  # (schema, table) the parent row is cast to for that call
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,13 @@ class Planner:
         return t
 
     def column(self, table: Table, name: str) -> Column:
+        """A column, or a computed field (``f(table) RETURNS scalar``) seen as one."""
         col = table.column(name)
         if col is None:
-            raise unknown_column(table, name)
+            fn = self.catalog.computed_field(table, name)
+            if fn is None:
+                raise unknown_column(table, name)
+            col = Column(name, fn.return_type, fn.return_udt, fn.return_category, fn.return_type.endswith("[]"))
         return col
 
     # ---- reads
@@ -167,7 +171,9 @@ class Planner:
         lim = self.param(item.limit) if item.limit is not None else None
         off = self.param(item.offset) if item.offset else None
         child = self.rel(target, alias, item.select, item.where, item.order, lim, off)
-        if rel.cardinality == "m2m":
+        if rel.function is not None:
+            join = Join(parent_alias, (), function=rel.function, parent_type=parent.key)
+        elif rel.cardinality == "m2m":
             assert rel.junction is not None
             join = Join(parent_alias, tuple(zip(rel.source_columns, rel.junction_source_columns, strict=True)),
                         junction=rel.junction, junction_alias=self.alias("j"),
@@ -187,8 +193,11 @@ class Planner:
         if cast is not None and not CAST_TYPE.match(cast):
             raise errors.invalid_query(f"Invalid cast type '{cast}'")
         path = tuple(JsonKey(self.param(s.key), s.as_text, _is_index(s.key)) for s in ref.json_path)
+        computed = self.catalog.computed_field(table, col.name) if table.column(col.name) is None else None
         # jsonb operators throughout: a json (or composite, array) column is converted first
-        return ColExpr(alias, col.name, path, wrap_jsonb=bool(path) and col.udt != "jsonb", cast=cast)
+        return ColExpr(alias, col.name, path, wrap_jsonb=bool(path) and col.udt != "jsonb", cast=cast,
+                       function=(computed.schema, computed.name) if computed else None,
+                       row_type=table.key if computed else None)
 
     def order_term(self, table: Table, alias: str, o: rq.Order, embed: rq.SelectEmbed | None = None) -> OrderTerm:
         """An order term; ``author(email).desc`` names an embed of the select by alias or relation."""
@@ -196,9 +205,10 @@ class Planner:
             return OrderTerm(self.col_expr(table, alias, o.field), o.direction, o.nulls)
         rel = (self.relationship(table, embed.relation, embed.hint) if embed is not None
                else self.relationship(table, o.relation, None))
-        if not rel.to_one:
-            raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many",
-                                       code="PGRST118")
+        if not rel.to_one or rel.function is not None:
+            raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many"
+                                       if not rel.to_one else f"A related order on the computed relationship "
+                                       f"'{o.relation}' is not supported", code="PGRST118")
         target = self.catalog.tables[rel.target]
         child_alias = self.alias("o")
         expr = self.col_expr(target, child_alias, o.field)

@@ -14,8 +14,9 @@ The rules are PostgREST's (resource embedding, "Disambiguation" and "Recursive r
   means the children (to-many side) and the FK column name means the parent (to-one side); a hint
   with the table name picks the children through that FK, named by its column or its constraint.
 
-A direct relationship beats a many-to-many route when both match (the junction is then named by
-a hint if it is wanted).
+A computed relationship (a function ``f(parent_row)`` returning rows of a table) answers to the
+function's name. A direct relationship beats a many-to-many route when both match (the junction is
+then named by a hint if it is wanted).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def _self_matches(r: Relationship, name: str, hint: str | None) -> bool:
 
 def _matches(r: Relationship, name: str, hint: str | None, target_is_view: bool) -> bool:
     """PostgREST's matching table for one relationship (see the module docstring)."""
+    if r.function is not None:
+        return name == r.function[1]  # a computed relationship answers to its function's name
     if r.is_self:
         return _self_matches(r, name, hint)
     direct = r.cardinality != "m2m"
@@ -53,7 +56,8 @@ def _matches(r: Relationship, name: str, hint: str | None, target_is_view: bool)
 
 def find_relationship(catalog: Catalog, parent: Table, name: str, hint: str | None) -> Relationship:
     """The one relationship ``name`` (+ ``hint``) means from ``parent``, PostgREST's way."""
-    rels = [r for r in catalog.relationships_of(parent) if r.target[0] in catalog.schemas]
+    rels = [r for r in (*catalog.relationships_of(parent), *catalog.computed_relationships_of(parent))
+            if r.target[0] in catalog.schemas]
     candidates = [r for r in rels if _matches(r, name, hint, _is_view(catalog, r))]
     if not candidates:
         names = sorted({r.target[1] for r in rels})

@@ -120,7 +120,7 @@ COLUMNS_SQL = _COLUMNS_SELECT.format(
 ROWTYPE_COLUMNS_SQL = _COLUMNS_SELECT.format(where="a.attrelid = any($1::oid[])")
 
 FUNCTIONS_SQL = """
-select p.oid, n.nspname as schema, p.proname as name, p.prorettype, p.proretset,
+select p.oid, n.nspname as schema, p.proname as name, p.prorettype, p.proretset, p.prorows,
        p.provolatile::text as volatility, l.lanname as language, p.prosrc as definition,
        pg_get_function_arguments(p.oid) as arguments_text, pg_get_function_result(p.oid) as result,
        coalesce(p.proallargtypes, p.proargtypes::oid[]) as arg_types,
@@ -389,7 +389,8 @@ def _function(r: asyncpg.Record, types: TypeMap, columns: Mapping[int, tuple[Col
         returns_set=r["proretset"], return_kind=kind, return_udt=ret.udt, return_category=ret.category,
         return_columns=return_columns, return_table=return_table, volatility=VOLATILITY[r["volatility"]],
         language=r["language"], definition=r["definition"] or "", arguments_text=r["arguments_text"] or "",
-        comment=r["comment"])
+        comment=r["comment"], rows=float(r["prorows"] or 0),
+        row_argument=table_by_relid.get(types[type_oids[inputs[0]]].relid) if len(inputs) == 1 else None)
 
 
 def _trigger(r: asyncpg.Record) -> Trigger:

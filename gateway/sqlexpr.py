@@ -20,7 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, quoted_name
+from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import UserDefinedType
 
 from . import errors
@@ -103,8 +104,16 @@ def table(schema: str, name: str, alias: str) -> sa.FromClause:
 # --------------------------------------------------------------------------- expressions
 
 
+def row_call(function: tuple[str, str], alias: str, row_type: tuple[str, str]) -> Function[Any]:
+    """``schema.fn(CAST(alias AS schema.table))``: a function of the whole row (the cast makes the
+    row of a paged subquery or a CTE, an anonymous record, the table's own row type)."""
+    row = sa.cast(sa.literal_column(alias), pgtype(f"{q(row_type[0])}.{q(row_type[1])}"))
+    return Function(quoted_name(function[1], True), row, packagenames=(quoted_name(function[0], True),))
+
+
 def col_expr(e: ColExpr) -> ColumnElement[Any]:
-    expr: ColumnElement[Any] = ref(e.rel, e.column)
+    expr: ColumnElement[Any] = ref(e.rel, e.column) if e.function is None or e.row_type is None else row_call(
+        e.function, e.rel, e.row_type)
     if e.json_path:
         if e.wrap_jsonb:
             expr = sa.func.to_jsonb(expr)
@@ -216,6 +225,9 @@ def _from(rel: Rel, join: Join | None) -> tuple[sa.FromClause, list[ColumnElemen
     """The FROM of a relation (with an m2m junction) and the conditions tying it to its parent."""
     source = table(rel.schema, rel.name, rel.alias)
     conds: list[ColumnElement[Any]] = []
+    if join is not None and join.function is not None and join.parent_type is not None:
+        # a computed relationship: the rows the function returns for the parent row, nothing to join on
+        return row_call(join.function, join.parent, join.parent_type).table_valued().alias(rel.alias), conds
     if join is not None:
         if join.junction is not None:
             assert join.junction_alias is not None
