@@ -66,6 +66,8 @@ class Table:
     updatable: bool = True
     deletable: bool = True
     comment: str | None = None
+    # views: (view column, schema, relation, column) for each column that is a plain reference
+    column_sources: tuple[tuple[str, str, str, str], ...] = ()
     column_map: Mapping[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -248,14 +250,73 @@ class Catalog:
             if fn.return_table is not None and fn.return_table in self.tables)
 
 
+Key = tuple[str, str]
+
+
+def view_projections(tables: Mapping[Key, Table]) -> dict[Key, list[tuple[Key, dict[str, str]]]]:
+    """For each base table: the views over it, each with {base column: view column}.
+
+    A view column naming a column of another view is followed down to a table (chains of views).
+    """
+    def origin(key: Key, column: str, depth: int = 0) -> tuple[Key, str] | None:
+        rel = tables.get(key)
+        if rel is None or depth > 16:
+            return None
+        if not rel.column_sources:
+            return (key, column) if rel.kind in ("table", "partitioned_table", "foreign_table") else None
+        for name, schema, table, base in rel.column_sources:
+            if name == column:
+                return origin((schema, table), base, depth + 1)
+        return None
+
+    out: dict[Key, list[tuple[Key, dict[str, str]]]] = {}
+    for view in tables.values():
+        by_base: dict[Key, dict[str, str]] = {}
+        for name, *_ in view.column_sources:
+            found = origin(view.key, name)
+            if found is not None:
+                by_base.setdefault(found[0], {}).setdefault(found[1], name)
+        for base, mapping in by_base.items():
+            out.setdefault(base, []).append((view.key, mapping))
+    return out
+
+
+def _view_relationships(tables: Mapping[Key, Table], out: dict[Key, list[Relationship]]) -> None:
+    """PostgREST's embedding through views: each FK also joins every view (or chain of views) that
+    shows its columns to every view that shows the referenced ones, in both directions."""
+    projections = view_projections(tables)
+    for t in tables.values():
+        uniques = {frozenset(u) for u in t.unique} | ({frozenset(t.primary_key)} if t.primary_key else set())
+        for fk in t.foreign_keys:
+            target = (fk.ref_schema, fk.ref_table)
+            if target not in tables:
+                continue
+            one_to_one = frozenset(fk.columns) in uniques
+            sources = [(t.key, {c: c for c in fk.columns}), *projections.get(t.key, [])]
+            targets = [(target, {c: c for c in fk.ref_columns}), *projections.get(target, [])]
+            for skey, smap in sources:
+                for tkey, tmap in targets:
+                    if (skey, tkey) == (t.key, target) or not (set(fk.columns) <= smap.keys()
+                                                               and set(fk.ref_columns) <= tmap.keys()):
+                        continue
+                    scols = tuple(smap[c] for c in fk.columns)
+                    tcols = tuple(tmap[c] for c in fk.ref_columns)
+                    out.setdefault(skey, []).append(Relationship(
+                        skey, tkey, "o2o" if one_to_one else "m2o", fk.name, scols, tcols))
+                    out.setdefault(tkey, []).append(Relationship(
+                        tkey, skey, "o2o" if one_to_one else "o2m", fk.name, tcols, scols, reverse=True))
+
+
 def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[str, str], tuple[Relationship, ...]]:
     """Every embeddable relationship, keyed by the parent table.
 
     m2o from each FK, o2m (or o2o when the FK columns are unique) in reverse,
     and m2m through any table whose FKs to two tables are covered by its
-    primary key or a unique constraint (PostgREST's junction rule).
+    primary key or a unique constraint (PostgREST's junction rule); then the same
+    FKs through views that show their columns (``_view_relationships``).
     """
     out: dict[tuple[str, str], list[Relationship]] = {k: [] for k in tables}
+    _view_relationships(tables, out)
     for t in tables.values():
         uniques = {frozenset(u) for u in t.unique}
         if t.primary_key:

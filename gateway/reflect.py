@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 import asyncpg
@@ -48,6 +48,7 @@ from .catalog import (
     Trigger,
     TypeCategory,
 )
+from .viewlineage import column_origins
 
 Key = tuple[str, str]
 
@@ -154,6 +155,15 @@ join pg_class rc on rc.oid = k.confrelid
 join pg_namespace rn on rn.oid = rc.relnamespace
 where k.contype = 'f' and n.nspname = any($1::text[])
 order by n.nspname, c.relname, k.conname
+"""
+
+# The stored query of each exposed view: its output columns name the columns they come from.
+VIEW_RULES_SQL = """
+select r.ev_class as oid, r.ev_action::text as action
+from pg_rewrite r
+join pg_class c on c.oid = r.ev_class
+join pg_namespace n on n.oid = c.relnamespace
+where r.rulename = '_RETURN' and c.relkind in ('v', 'm') and n.nspname = any($1::text[])
 """
 
 INDEXES_SQL = """
@@ -301,6 +311,7 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
     rowtypes = {types[r["prorettype"]].relid for r in function_rows} - set(columns) - {0}
     if rowtypes:
         columns.update(_columns_by_relation(await conn.fetch(ROWTYPE_COLUMNS_SQL, list(rowtypes)), types))
+    view_rules = {r["oid"]: r["action"] for r in await conn.fetch(VIEW_RULES_SQL, list(schemas))}
     policy_rows = await conn.fetch(POLICIES_SQL, list(schemas))
     trigger_rows = await conn.fetch(TRIGGERS_SQL, list(schemas))
 
@@ -325,6 +336,10 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
             insertable=bool(can & CAN_INSERT), updatable=bool(can & CAN_UPDATE),
             deletable=bool(can & CAN_DELETE), comment=r["comment"])
         table_by_relid[r["oid"]] = key
+    for oid, action in view_rules.items():  # after every relation is known: views name each other
+        view = tables.get(table_by_relid.get(oid, ("", "")))
+        if view is not None:
+            tables[view.key] = replace(view, column_sources=_column_sources(action, table_by_relid, columns))
 
     functions: dict[Key, list[Function]] = defaultdict(list)
     for r in function_rows:
@@ -340,6 +355,18 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
                        for r in policy_rows),
         triggers=tuple(_trigger(r) for r in trigger_rows),
         version=version)
+
+
+def _column_sources(action: str, table_by_relid: Mapping[int, Key], columns: Mapping[int, tuple[Column, ...]],
+                    ) -> tuple[tuple[str, str, str, str], ...]:
+    """(view column, schema, relation, column) for the view columns that are plain references."""
+    out = []
+    for name, (relid, attnum) in column_origins(action).items():
+        key = table_by_relid.get(relid)
+        base = next((c.name for c in columns.get(relid, ()) if c.position == attnum), None)
+        if key is not None and base is not None:
+            out.append((name, key[0], key[1], base))
+    return tuple(out)
 
 
 def _columns_by_relation(rows: Sequence[asyncpg.Record], types: TypeMap) -> dict[int, tuple[Column, ...]]:
