@@ -161,9 +161,6 @@ class Planner:
 
     def embed(self, parent: Table, parent_alias: str, item: rq.SelectEmbed) -> OutEmbed:
         rel = self.relationship(parent, item.relation, item.hint)
-        if item.spread and not rel.to_one:
-            raise errors.invalid_query(f"A spread embed must be to-one; '{item.relation}' is to-many",
-                                       code="PGRST119")
         target = self.catalog.tables[rel.target]
         alias = self.alias("t")
         if item.limit is not None and item.limit < 0:

@@ -331,9 +331,13 @@ def embed_lateral(emb: OutEmbed) -> sa.FromClause:
     source, conds = _from(rel, emb.join)
     inner = projection(rel, source).where(*conds, *[predicate(w, rel) for w in rel.where])
     inner = _page(inner, rel)
-    if emb.spread:
+    if emb.spread and emb.to_one:
         return inner.limit(sa.literal_column("1")).lateral(emb.alias)
     rows = inner.subquery("pgrst_r")
+    if emb.spread:  # to-many: each key becomes an array, all in the rows' one order (correlated)
+        return sa.select(*[sa.func.coalesce(sa.func.json_agg(sa.literal_column(f"pgrst_r.{q(k)}")),
+                                            sa.literal_column("'[]'::json")).label(k)
+                           for k in output_keys(rel)]).select_from(rows).lateral(emb.alias)
     row: ColumnElement[Any] = sa.literal_column("pgrst_r")
     if emb.to_one:
         agg = sa.select(sa.func.row_to_json(row).label("obj")).select_from(rows).limit(sa.literal_column("1"))

@@ -5,7 +5,8 @@ embed.
 PostgREST documentation, API reference, "Resource Embedding": "Foreign Key Joins" (target by
 table, constraint or column name), "Disambiguation" and "Hints" (``!fk``, ``!column``), "Recursive
 Relationships" (a self reference: the table name embeds the children, the FK column the parent),
-and "Ordering" of "Related tables" (``order=alias(column).desc``). The schema is
+"Spread To-Many relationships" (``...messages(id)``: each column an array, correlated), and
+"Ordering" of "Related tables" (``order=alias(column).desc``). The schema is
 ``pgrst_fixture``'s, exposed as ``pgrst_embeds``.
 """
 
@@ -114,6 +115,30 @@ async def test_order_by_a_column_of_an_aliased_to_one_embed(app: Running, path: 
     r = await get(app, path)
     assert r.status_code == 200, r.text
     assert [row["id"] for row in r.json()] == ids
+
+
+SPREADS: list[tuple[str, Any]] = [
+    ("channels?select=channel_id:id,...messages(id,message)&id=eq.2",
+     [{"channel_id": 2, "id": [2], "message": ["Perfection is attained"]}]),
+    ("channels?select=slug,...messages(ids:id,rev:reviewer)&id=eq.1&messages.order=id",
+     [{"slug": "public", "ids": [1, 3, 4], "rev": ["kiwicopple", "supabot", None]}]),
+    ("channels?select=slug,...messages(ids:id)&id=eq.1&messages.order=id.desc", [{"slug": "public", "ids": [4, 3, 1]}]),
+    ("channels?select=slug,...messages(ids:id)&id=eq.3", [{"slug": "empty", "ids": []}]),
+    ("channels?select=slug,...messages(ids:id)&id=eq.1&messages.username=eq.supabot",
+     [{"slug": "public", "ids": [1]}]),
+    # a to-one spread inside stays one value per row, so it becomes an array too
+    ("channels?select=slug,...messages(ids:id,...users!messages_username_fkey(email))&id=eq.2",
+     [{"slug": "random", "ids": [2], "email": ["bot@example.com"]}]),
+    ("channels?select=slug,...get_messages(mid:id)&id=eq.2", [{"slug": "random", "mid": [2]}]),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), SPREADS)
+async def test_a_to_many_spread_turns_each_column_into_a_correlated_array(
+        app: Running, path: str, expected: Any) -> None:
+    r = await get(app, path)
+    assert r.status_code == 200, r.text
+    assert r.json() == expected
 
 
 REFUSED: list[tuple[str, int, str]] = [

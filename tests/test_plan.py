@@ -265,8 +265,11 @@ def test_a_missing_relationship_is_400_pgrst200(table: str, item: rq.SelectEmbed
         assert suggestion in err.hint
 
 
-def test_a_spread_must_be_to_one() -> None:
-    fails(read("clients", select=(embed("projects", spread=True),)), 400, "INVALID_QUERY", "PGRST119")
+def test_a_to_many_spread_is_planned_as_a_spread_of_arrays() -> None:
+    p = planned(read("clients", select=(embed("projects", spread=True),)))
+    assert isinstance(p.shape, ReadPlan)
+    out = p.shape.rel.outputs[0]
+    assert isinstance(out, OutEmbed) and out.spread and not out.to_one
 
 
 def test_an_embed_null_test_needs_the_embed_in_select() -> None:
