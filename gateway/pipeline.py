@@ -60,6 +60,23 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
         return await _execute(tx, planned, prepared.statement, req, gw.settings)
 
 
+async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext, fmt: str,
+                  options: tuple[str, ...]) -> str:
+    """EXPLAIN of the statement ``req`` would run, as ``identity``; always rolled back (ANALYZE runs it).
+    Out: the JSON document (``fmt`` "json") or the plan's text lines."""
+    catalog = gw.catalogs.get()
+    planned = prepare(req, catalog, gw.settings).planned
+    stmt = sql.plan_statement(planned, fmt, options)
+    path = search_path(_schema(planned.shape))
+    async with gw.executor.transaction(identity, dataclasses.replace(ctx, search_path=path)) as tx:
+        tx.rollback_on_exit()
+        rows = await tx.fetch(stmt)
+    if fmt == "json":
+        doc = rows[0][0]
+        return doc if isinstance(doc, str) else orjson.dumps(doc).decode()
+    return "\n".join(str(r[0]) for r in rows)
+
+
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
     """Plan and run ``req`` inside a transaction the caller holds."""
     prepared = prepare(req, catalog, settings)

@@ -92,6 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest estimated row count (product of list limits) a query may ask for."),
     Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,
             "Serve aggregates in `select` (`count()`, `amount.sum()`); false: 400 PGRST123."),
+    Setting("plan_roles", "GATEWAY_PLAN_ROLES", ("project_admin",), _list,
+            "Roles that may ask for `Accept: application/vnd.pgrst.plan+json` (EXPLAIN of the request)."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -128,6 +130,7 @@ class Settings:
     graphql_max_tokens: int = 5000
     graphql_max_cost: int = 50000
     aggregates: bool = True
+    plan_roles: tuple[str, ...] = ("project_admin",)
     log_level: str = "info"
     access_log: bool = True
 

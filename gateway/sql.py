@@ -41,7 +41,7 @@ from .sqlexpr import (
 from .sqlwrite import call_sql, write_sql
 
 __all__ = ["DIALECT", "OPERATORS", "Compiled", "compile_shape", "count_statement", "explain_statement",
-           "read_sql", "statement"]
+           "plan_statement", "read_sql", "statement"]
 
 
 def read_sql(shape: ReadPlan) -> sa.Select[Any]:
@@ -138,3 +138,15 @@ def explain_statement(planned: Planned) -> Statement:
 def count_statement(planned: Planned) -> Statement:
     """The exact count of the read's filtered rows."""
     return _rel_statement(planned, explain=False)
+
+
+# EXPLAIN options a caller may ask for (``options=analyze|verbose``), written into the SQL as is
+PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+
+
+def plan_statement(planned: Planned, fmt: str, options: tuple[str, ...]) -> Statement:
+    """``EXPLAIN (FORMAT JSON|TEXT, <options>)`` of the request's own statement, values bound."""
+    assert fmt in ("json", "text") and all(o in PLAN_OPTIONS for o in options), (fmt, options)
+    stmt = statement(planned)
+    head = ", ".join([f"FORMAT {fmt.upper()}", *(o.upper() for o in options)])
+    return Statement(f"EXPLAIN ({head}) {stmt.sql}", stmt.params)

@@ -56,6 +56,7 @@ class ParsedRequest:
     schema: str | None  # from ?schema=, Accept-Profile (GET/HEAD) or Content-Profile; None: default
     accept: AcceptKind  # negotiated media type ("object" = application/vnd.pgrst.object+json)
     strip_nulls: bool = False  # ``;nulls=stripped``: keys whose value is null are left out of the body
+    plan: PlanMedia | None = None  # ``application/vnd.pgrst.plan``: answer with EXPLAIN's output instead
 
 
 # --------------------------------------------------------------------------- query string
@@ -268,34 +269,81 @@ _MEDIA: dict[str, AcceptKind] = {
 _STRIPPABLE = ("application/vnd.pgrst.array+json", "application/vnd.pgrst.object+json")
 
 
+# the plan media types (EXPLAIN of the request's statement) and the format each asks for
+_PLAN_MEDIA: dict[str, Literal["json", "text"]] = {
+    "application/vnd.pgrst.plan": "text", "application/vnd.pgrst.plan+text": "text",
+    "application/vnd.pgrst.plan+json": "json",
+}
+PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+
+
+@dataclass(frozen=True)
+class PlanMedia:
+    """``Accept: application/vnd.pgrst.plan+json; for="..."; options=analyze|verbose``."""
+
+    format: Literal["json", "text"]  # EXPLAIN's FORMAT
+    for_media: str  # the media type the explained request would answer with
+    options: tuple[str, ...]  # EXPLAIN options from PLAN_OPTIONS, in that order
+
+
+@dataclass(frozen=True)
+class Media:
+    """The negotiated response media."""
+
+    kind: AcceptKind  # the body's shape (for a plan: the shape of the explained request)
+    strip_nulls: bool = False  # ``;nulls=stripped``
+    plan: PlanMedia | None = None  # the EXPLAIN output is wanted instead of the body
+
+
 def negotiate(values: Sequence[str]) -> AcceptKind:
     """The best producible media type of the Accept header(s), by q-value then order (§8)."""
-    return negotiate_media(values)[0]
+    return negotiate_media(values).kind
 
 
-def negotiate_media(values: Sequence[str]) -> tuple[AcceptKind, bool]:
-    """``negotiate`` and whether the chosen range asks for ``nulls=stripped``."""
-    ranges: list[tuple[float, int, str, bool]] = []
-    for position, item in enumerate(",".join(values).split(",")):
+def _plan_media(mime: str, params: dict[str, str]) -> Media:
+    wanted = params.get("for", "application/json").strip('"').lower()
+    kind = _MEDIA.get(wanted)
+    if kind is None:
+        raise errors.postgrest(406, "PGRST107", f"None of these media types are available: {mime}; for={wanted}")
+    options = {o.strip().lower() for o in params.get("options", "").split("|") if o.strip()}
+    unknown = options - set(PLAN_OPTIONS)
+    if unknown:
+        raise errors.invalid_query(f"Unknown plan options: {', '.join(sorted(unknown))}",
+                                   hint=f"Use any of {'|'.join(PLAN_OPTIONS)}")
+    plan = PlanMedia(_PLAN_MEDIA[mime], wanted, tuple(o for o in PLAN_OPTIONS if o in options))
+    return Media(kind, False, plan)
+
+
+def negotiate_media(values: Sequence[str]) -> Media:
+    """``negotiate``, whether the chosen range asks for ``nulls=stripped``, and a plan request."""
+    ranges: list[tuple[float, int, str, dict[str, str]]] = []
+    for position, item in enumerate(_split_accept(",".join(values))):
         mime, *params = (p.strip() for p in item.split(";"))
         quality = 1.0
-        stripped = False
+        named: dict[str, str] = {}
         for param in params:
             name, _, value = param.partition("=")
             name, value = name.strip().lower(), value.strip()
             if name == "q" and re.fullmatch(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", value):
                 quality = float(value)
-            elif name == "nulls" and value.lower() == "stripped":
-                stripped = True
+            elif name:
+                named[name] = value
         if mime:
-            ranges.append((-quality, position, mime.lower(), stripped))
+            ranges.append((-quality, position, mime.lower(), named))
     if not ranges:
-        return "json", False
-    for quality, _, mime, stripped in sorted(ranges):
+        return Media("json")
+    for quality, _, mime, named in sorted(ranges, key=lambda r: (r[0], r[1])):
+        if quality < 0 and mime in _PLAN_MEDIA:
+            return _plan_media(mime, named)
         if quality < 0 and mime in _MEDIA:
-            return _MEDIA[mime], stripped and mime in _STRIPPABLE
+            return Media(_MEDIA[mime], named.get("nulls", "").lower() == "stripped" and mime in _STRIPPABLE)
     offered = ", ".join(mime for _, _, mime, _ in ranges)
     raise errors.postgrest(406, "PGRST107", f"None of these media types are available: {offered}")
+
+
+def _split_accept(text: str) -> list[str]:
+    """The media ranges of an Accept value: commas split them, except inside a quoted parameter."""
+    return [m[0] for m in re.finditer(r'(?:[^,"]|"[^"]*")+', text)]
 
 
 def parse_range(value: str) -> tuple[int, int | None] | None:
@@ -450,11 +498,12 @@ def parse_records(method: str, table: str, query_string: str, headers: Mapping[s
     build = _RECORD_BUILDERS.get(method)
     if build is None:
         raise errors.postgrest(405, "PGRST117", f"Unsupported HTTP method: {method[:20]}")
-    prefer, (accept, stripped) = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
+    prefer, media = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
+    accept = media.kind
     query = _read_query(split_query(query_string), plain_args=False)
     schema = _schema(query, method, headers, default_schema_header)
     inputs = _Inputs(method, rq.Target(table, schema), query, prefer, accept == "object", headers, body)
-    return ParsedRequest(build(inputs), prefer, schema, accept, stripped)
+    return ParsedRequest(build(inputs), prefer, schema, accept, media.strip_nulls, media.plan)
 
 
 # --------------------------------------------------------------------------- rpc
@@ -468,7 +517,8 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
     method = method.upper()
     if method not in _RPC_METHODS:
         raise errors.postgrest(405, "PGRST101", f"Unsupported HTTP method: {method[:20]}")
-    prefer, (accept, stripped) = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
+    prefer, media = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
+    accept = media.kind
     data = _NO_BODY if method in READ_METHODS else _json(body, required=False)
     from_query = data is _NO_BODY
     query = _read_query(split_query(query_string), plain_args=from_query)
@@ -482,4 +532,4 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
         count=prefer.count, single=accept == "object", head=method == "HEAD",
         args_from_query=from_query, positional_json=not from_query, raw_body=None if from_query else data,
         rollback=prefer.tx_rollback, max_affected=prefer.max_affected if prefer.strict else None)
-    return ParsedRequest(call, prefer, schema, accept, stripped)
+    return ParsedRequest(call, prefer, schema, accept, media.strip_nulls, media.plan)

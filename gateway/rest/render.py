@@ -187,5 +187,12 @@ def call(parsed: ParsedRequest, result: Result) -> Response:
     return Response((result.body or "null").encode(), 200, headers=headers, media_type=media)
 
 
+def plan(parsed: ParsedRequest, text: str) -> Response:
+    """The EXPLAIN output: ``application/vnd.pgrst.plan+json`` (or ``+text``) naming the explained media."""
+    assert parsed.plan is not None
+    media = f'application/vnd.pgrst.plan+{parsed.plan.format}; for="{parsed.plan.for_media}"; charset=utf-8'
+    return Response(text.encode(), 200, headers={"Vary": VARY}, media_type=media)
+
+
 def error(exc: GatewayError) -> Response:
     return Response(exc.to_json(), exc.status, headers={"Vary": VARY, **exc.headers}, media_type=JSON)
