@@ -207,12 +207,17 @@ class Catalog:
     version: int = 0  # increases with every reload (caches key on it)
     relationships: Mapping[tuple[str, str], tuple[Relationship, ...]] = field(
         default_factory=dict, compare=False, repr=False)
+    # the same FKs seen through views (kept apart: GraphQL relation fields come from FKs only)
+    view_relationships: Mapping[tuple[str, str], tuple[Relationship, ...]] = field(
+        default_factory=dict, compare=False, repr=False)
     # work derived from this snapshot (plans of repeated reads): dropped with the snapshot on reload
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.relationships:
             object.__setattr__(self, "relationships", derive_relationships(self.tables))
+        if not self.view_relationships:
+            object.__setattr__(self, "view_relationships", derive_view_relationships(self.tables))
 
     @property
     def default_schema(self) -> str:
@@ -226,6 +231,10 @@ class Catalog:
 
     def relationships_of(self, table: Table) -> tuple[Relationship, ...]:
         return self.relationships.get(table.key, ())
+
+    def view_relationships_of(self, table: Table) -> tuple[Relationship, ...]:
+        """FK relationships of (or to) views over the FK's tables (PostgREST's embedding of views)."""
+        return self.view_relationships.get(table.key, ())
 
     def row_functions(self, table: Table) -> tuple[Function, ...]:
         """Functions whose one input is ``table``'s row type: computed fields and relationships."""
@@ -281,9 +290,10 @@ def view_projections(tables: Mapping[Key, Table]) -> dict[Key, list[tuple[Key, d
     return out
 
 
-def _view_relationships(tables: Mapping[Key, Table], out: dict[Key, list[Relationship]]) -> None:
+def derive_view_relationships(tables: Mapping[Key, Table]) -> dict[Key, tuple[Relationship, ...]]:
     """PostgREST's embedding through views: each FK also joins every view (or chain of views) that
     shows its columns to every view that shows the referenced ones, in both directions."""
+    out: dict[Key, list[Relationship]] = {}
     projections = view_projections(tables)
     for t in tables.values():
         uniques = {frozenset(u) for u in t.unique} | ({frozenset(t.primary_key)} if t.primary_key else set())
@@ -305,6 +315,7 @@ def _view_relationships(tables: Mapping[Key, Table], out: dict[Key, list[Relatio
                         skey, tkey, "o2o" if one_to_one else "m2o", fk.name, scols, tcols))
                     out.setdefault(tkey, []).append(Relationship(
                         tkey, skey, "o2o" if one_to_one else "o2m", fk.name, tcols, scols, reverse=True))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[str, str], tuple[Relationship, ...]]:
@@ -312,11 +323,10 @@ def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[
 
     m2o from each FK, o2m (or o2o when the FK columns are unique) in reverse,
     and m2m through any table whose FKs to two tables are covered by its
-    primary key or a unique constraint (PostgREST's junction rule); then the same
-    FKs through views that show their columns (``_view_relationships``).
+    primary key or a unique constraint (PostgREST's junction rule). The same FKs
+    seen through views are ``derive_view_relationships``'.
     """
     out: dict[tuple[str, str], list[Relationship]] = {k: [] for k in tables}
-    _view_relationships(tables, out)
     for t in tables.values():
         uniques = {frozenset(u) for u in t.unique}
         if t.primary_key:

@@ -11,8 +11,9 @@ The rules are PostgREST's (resource embedding, "Disambiguation" and "Recursive r
   parent's referenced column). A hint then narrows a table-name match: constraint name, a single
   column on either side, or the junction table of a many-to-many.
 * self relationships (a table's FK to itself: one constraint, two relationships): the table name
-  means the children (to-many side) and the FK column name means the parent (to-one side); a hint
-  with the table name picks the children through that FK, named by its column or its constraint.
+  means the children (to-many side) and the FK column name means the parent (to-one side), as
+  does the constraint name alone (the GraphQL schema names a self reference's to-one field so);
+  a hint with the table name picks the children through that FK, by its column or constraint.
 
 A computed relationship (a function ``f(parent_row)`` returning rows of a table) answers to the
 function's name. A direct relationship beats a many-to-many route when both match (the junction is
@@ -33,7 +34,8 @@ def _single(columns: tuple[str, ...]) -> str | None:
 
 def _self_matches(r: Relationship, name: str, hint: str | None) -> bool:
     if hint is None:
-        return (name == r.target[1] and r.reverse) or (name == _single(r.source_columns) and not r.reverse)
+        return (name == r.target[1] and r.reverse) or (name in (_single(r.source_columns), r.constraint)
+                                                       and not r.reverse)
     return name == r.target[1] and r.reverse and hint in (_single(r.target_columns), r.constraint)
 
 
@@ -56,8 +58,8 @@ def _matches(r: Relationship, name: str, hint: str | None, target_is_view: bool)
 
 def find_relationship(catalog: Catalog, parent: Table, name: str, hint: str | None) -> Relationship:
     """The one relationship ``name`` (+ ``hint``) means from ``parent``, PostgREST's way."""
-    rels = [r for r in (*catalog.relationships_of(parent), *catalog.computed_relationships_of(parent))
-            if r.target[0] in catalog.schemas]
+    rels = [r for r in (*catalog.relationships_of(parent), *catalog.view_relationships_of(parent),
+                        *catalog.computed_relationships_of(parent)) if r.target[0] in catalog.schemas]
     candidates = [r for r in rels if _matches(r, name, hint, _is_view(catalog, r))]
     if not candidates:
         names = sorted({r.target[1] for r in rels})

@@ -43,6 +43,7 @@ SELF_REFERENCES: list[tuple[str, Any]] = [
     ("collections?id=eq.4&select=id,parent_id(id,description)",
      [{"id": 4, "parent_id": {"id": 2, "description": "child a"}}]),
     ("collections?id=eq.1&select=id,parent:parent_id(id)", [{"id": 1, "parent": None}]),
+    ("collections?id=eq.3&select=id,up:collections_parent_id_fkey(id)", [{"id": 3, "up": {"id": 1}}]),
     # both sides at once, aliased
     ("collections?id=eq.2&select=id,parent:parent_id(id),children:collections(id)",
      [{"id": 2, "parent": {"id": 1}, "children": [{"id": 4}]}]),
@@ -145,8 +146,6 @@ REFUSED: list[tuple[str, int, str]] = [
     # two FKs from messages to users: the table name alone is ambiguous
     ("users?select=username,messages(id)", 300, "PGRST201"),
     ("best_friends?select=id,users(username)", 300, "PGRST201"),
-    # a self reference is reached by table name (children) or FK column (parent), not by constraint alone
-    ("collections?select=id,collections_parent_id_fkey(id)", 400, "PGRST200"),
     ("collections?select=id,collections!nonexistent(id)", 400, "PGRST200"),
     ("users?select=username,messages!nonexistent(id)", 400, "PGRST200"),
     # a hint naming a column that is on one side of one FK and the other side of another is ambiguous
@@ -161,3 +160,12 @@ async def test_ambiguous_or_unknown_relationships_are_refused_with_postgrest_cod
         app: Running, path: str, status: int, code: str) -> None:
     r = await get(app, path)
     assert_error(r, status, code if status == 300 else "INVALID_QUERY", code)
+
+
+async def test_graphql_self_references_and_views_keep_working(app: Running) -> None:
+    query = ('{ collections(orderBy: [{id: ASC}], limit: 2) { id parent { id } } '
+             'recent_messages(orderBy: [{id: ASC}], limit: 1) { id username } }')
+    r = await app.client.post("/graphql", json={"query": query}, headers=app.user())
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": {"collections": [{"id": 1, "parent": None}, {"id": 2, "parent": {"id": 1}}],
+                                 "recent_messages": [{"id": 2, "username": "supabot"}]}}
