@@ -49,15 +49,24 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     catalog = gw.catalogs.get()
     prepared = prepare(req, catalog, gw.settings)  # planning errors never take a connection
     planned = prepared.planned
-    path = search_path(_schema(planned.shape))
+    schema = _schema(planned.shape)
+    path = search_path(schema)
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
-    # system.gateway_run sets only the request.* settings and search_path: a time zone needs the setup
-    if ctx.timezone is None and one_round_trip(req, planned.shape):
-        run_sql, params = prepared.for_run
-        return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
-    async with gw.executor.transaction(identity, ctx) as tx:
-        return await _execute(tx, planned, prepared.statement, req, gw.settings)
+    try:
+        # system.gateway_run sets only the request.* settings and search_path: a time zone needs the setup
+        if ctx.timezone is None and one_round_trip(req, planned.shape):
+            run_sql, params = prepared.for_run
+            return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
+        async with gw.executor.transaction(identity, ctx) as tx:
+            return await _execute(tx, planned, prepared.statement, req, gw.settings)
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
+
+
+# the table privilege each kind of request needs (a Call's function needs EXECUTE: grant_advice)
+PRIVILEGES: dict[type, str] = {rq.Read: "SELECT", rq.Insert: "INSERT", rq.Update: "UPDATE", rq.Delete: "DELETE",
+                               rq.Call: "EXECUTE"}
 
 
 async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext, fmt: str,
@@ -67,10 +76,13 @@ async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: Request
     catalog = gw.catalogs.get()
     planned = prepare(req, catalog, gw.settings).planned
     stmt = sql.plan_statement(planned, fmt, options)
-    path = search_path(_schema(planned.shape))
-    async with gw.executor.transaction(identity, dataclasses.replace(ctx, search_path=path)) as tx:
-        tx.rollback_on_exit()
-        rows = await tx.fetch(stmt)
+    schema = _schema(planned.shape)
+    try:
+        async with gw.executor.transaction(identity, dataclasses.replace(ctx, search_path=search_path(schema))) as tx:
+            tx.rollback_on_exit()
+            rows = await tx.fetch(stmt)
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
     if fmt == "json":
         doc = rows[0][0]
         return doc if isinstance(doc, str) else orjson.dumps(doc).decode()
