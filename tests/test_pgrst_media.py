@@ -19,6 +19,8 @@ import pytest_asyncio
 from pgrst_fixture import drop_sql, schema_sql
 from support import Running, app_with, assert_error
 
+from gateway.rest.media import Media, PlanMedia, negotiate_media
+
 SCHEMA = "pgrst_media"
 ARRAY = "application/vnd.pgrst.array+json;nulls=stripped"
 OBJECT = "application/vnd.pgrst.object+json;nulls=stripped"
@@ -98,3 +100,17 @@ async def test_an_unknown_timezone_is_refused_even_when_lenient(app: Running) ->
     r = await send(app, "GET", "records/users?select=created_at", {"Prefer": "timezone=Mars/Olympus_Mons"})
     body = assert_error(r, 400, "VALIDATION_ERROR", "22023")
     assert "Mars/Olympus_Mons" in body["message"]
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    (ARRAY, Media("json", True)),
+    (OBJECT, Media("object", True)),
+    ("application/json;nulls=stripped", Media("json", False)),  # only the vnd.pgrst types take it
+    (f"text/csv, {ARRAY};q=0.5", Media("csv", False)),
+    ('application/vnd.pgrst.plan+json; for="application/vnd.pgrst.object+json"; options=verbose|analyze',
+     Media("object", False, PlanMedia("json", "application/vnd.pgrst.object+json", ("analyze", "verbose")))),
+    ('application/vnd.pgrst.plan; for="text/csv", application/json',
+     Media("csv", False, PlanMedia("text", "text/csv", ()))),
+])
+def test_accept_negotiates_stripped_nulls_and_plans(accept: str, expected: Media) -> None:
+    assert negotiate_media([accept]) == expected
