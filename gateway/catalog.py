@@ -210,6 +210,8 @@ class Catalog:
     # the same FKs seen through views (kept apart: GraphQL relation fields come from FKs only)
     view_relationships: Mapping[tuple[str, str], tuple[Relationship, ...]] = field(
         default_factory=dict, compare=False, repr=False)
+    # base tables in unexposed schemas that exposed views show: their FKs relate the views; never exposed
+    hidden_tables: Mapping[tuple[str, str], Table] = field(default_factory=dict, compare=False, repr=False)
     # work derived from this snapshot (plans of repeated reads): dropped with the snapshot on reload
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -217,7 +219,8 @@ class Catalog:
         if not self.relationships:
             object.__setattr__(self, "relationships", derive_relationships(self.tables))
         if not self.view_relationships:
-            object.__setattr__(self, "view_relationships", derive_view_relationships(self.tables))
+            object.__setattr__(self, "view_relationships",
+                               derive_view_relationships(self.tables, self.hidden_tables))
 
     @property
     def default_schema(self) -> str:
@@ -290,9 +293,12 @@ def view_projections(tables: Mapping[Key, Table]) -> dict[Key, list[tuple[Key, d
     return out
 
 
-def derive_view_relationships(tables: Mapping[Key, Table]) -> dict[Key, tuple[Relationship, ...]]:
+def derive_view_relationships(exposed: Mapping[Key, Table], hidden: Mapping[Key, Table] | None = None,
+                              ) -> dict[Key, tuple[Relationship, ...]]:
     """PostgREST's embedding through views: each FK also joins every view (or chain of views) that
-    shows its columns to every view that shows the referenced ones, in both directions."""
+    shows its columns to every view that shows the referenced ones, in both directions. ``hidden``
+    base tables (unexposed schemas) lend their FKs but are never an end of a relationship."""
+    tables = {**(hidden or {}), **exposed}
     out: dict[Key, list[Relationship]] = {}
     projections = view_projections(tables)
     for t in tables.values():
@@ -306,8 +312,9 @@ def derive_view_relationships(tables: Mapping[Key, Table]) -> dict[Key, tuple[Re
             targets = [(target, {c: c for c in fk.ref_columns}), *projections.get(target, [])]
             for skey, smap in sources:
                 for tkey, tmap in targets:
-                    if (skey, tkey) == (t.key, target) or not (set(fk.columns) <= smap.keys()
-                                                               and set(fk.ref_columns) <= tmap.keys()):
+                    if (skey, tkey) == (t.key, target) or skey not in exposed or tkey not in exposed:
+                        continue  # the FK's own tables are related already; hidden ones never are
+                    if not (set(fk.columns) <= smap.keys() and set(fk.ref_columns) <= tmap.keys()):
                         continue
                     scols = tuple(smap[c] for c in fk.columns)
                     tcols = tuple(tmap[c] for c in fk.ref_columns)

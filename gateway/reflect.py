@@ -48,7 +48,7 @@ from .catalog import (
     Trigger,
     TypeCategory,
 )
-from .viewlineage import column_origins
+from .viewlineage import reflect_lineage
 
 Key = tuple[str, str]
 
@@ -155,15 +155,6 @@ join pg_class rc on rc.oid = k.confrelid
 join pg_namespace rn on rn.oid = rc.relnamespace
 where k.contype = 'f' and n.nspname = any($1::text[])
 order by n.nspname, c.relname, k.conname
-"""
-
-# The stored query of each exposed view: its output columns name the columns they come from.
-VIEW_RULES_SQL = """
-select r.ev_class as oid, r.ev_action::text as action
-from pg_rewrite r
-join pg_class c on c.oid = r.ev_class
-join pg_namespace n on n.oid = c.relnamespace
-where r.rulename = '_RETURN' and c.relkind in ('v', 'm') and n.nspname = any($1::text[])
 """
 
 INDEXES_SQL = """
@@ -311,7 +302,6 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
     rowtypes = {types[r["prorettype"]].relid for r in function_rows} - set(columns) - {0}
     if rowtypes:
         columns.update(_columns_by_relation(await conn.fetch(ROWTYPE_COLUMNS_SQL, list(rowtypes)), types))
-    view_rules = {r["oid"]: r["action"] for r in await conn.fetch(VIEW_RULES_SQL, list(schemas))}
     policy_rows = await conn.fetch(POLICIES_SQL, list(schemas))
     trigger_rows = await conn.fetch(TRIGGERS_SQL, list(schemas))
 
@@ -336,10 +326,9 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
             insertable=bool(can & CAN_INSERT), updatable=bool(can & CAN_UPDATE),
             deletable=bool(can & CAN_DELETE), comment=r["comment"])
         table_by_relid[r["oid"]] = key
-    for oid, action in view_rules.items():  # after every relation is known: views name each other
-        view = tables.get(table_by_relid.get(oid, ("", "")))
-        if view is not None:
-            tables[view.key] = replace(view, column_sources=_column_sources(action, table_by_relid, columns))
+    lineage = await reflect_lineage(conn, schemas, table_by_relid, columns)  # views name each other
+    for key, sources in lineage.sources.items():
+        tables[key] = replace(tables[key], column_sources=sources)
 
     functions: dict[Key, list[Function]] = defaultdict(list)
     for r in function_rows:
@@ -354,19 +343,7 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
                               r["qual"], r["with_check"], r["permissive"] == "PERMISSIVE")
                        for r in policy_rows),
         triggers=tuple(_trigger(r) for r in trigger_rows),
-        version=version)
-
-
-def _column_sources(action: str, table_by_relid: Mapping[int, Key], columns: Mapping[int, tuple[Column, ...]],
-                    ) -> tuple[tuple[str, str, str, str], ...]:
-    """(view column, schema, relation, column) for the view columns that are plain references."""
-    out = []
-    for name, (relid, attnum) in column_origins(action).items():
-        key = table_by_relid.get(relid)
-        base = next((c.name for c in columns.get(relid, ()) if c.position == attnum), None)
-        if key is not None and base is not None:
-            out.append((name, key[0], key[1], base))
-    return tuple(out)
+        version=version, hidden_tables=lineage.hidden)
 
 
 def _columns_by_relation(rows: Sequence[asyncpg.Record], types: TypeMap) -> dict[int, tuple[Column, ...]]:

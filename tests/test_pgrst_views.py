@@ -5,7 +5,9 @@ PostgREST documentation, API reference: "Resource Embedding" -> "Embedding Views
 infers the relationships of a view based on the source tables of the view ... Views can also
 depend on other views, which in turn depend on the actual base table"). The schema is
 ``pgrst_fixture``'s: ``recent_messages`` (messages joined to channels), ``active_users`` (over
-users) and ``recent_public`` (a view over ``recent_messages``), exposed as ``pgrst_views``.
+users) and ``recent_public`` (a view over ``recent_messages``), exposed as ``pgrst_views``, plus
+``writers`` and ``books``, views over tables of the unexposed schema ``pgrst_views_private`` ("the
+base table could be in a private schema as well").
 """
 
 from __future__ import annotations
@@ -22,11 +24,25 @@ from support import Running, app_with, assert_error
 from gateway.viewlineage import column_origins, tokens
 
 SCHEMA = "pgrst_views"
+# base tables in a schema the API does not expose, shown only through views of the exposed one
+PRIVATE = """
+drop schema if exists pgrst_views_private cascade; create schema pgrst_views_private;
+create table pgrst_views_private.authors(id int primary key, name text);
+create table pgrst_views_private.books(id int primary key, title text,
+  author_id int references pgrst_views_private.authors(id), owner text references pgrst_views.users(username));
+insert into pgrst_views_private.authors values (1, 'Ursula'), (2, 'Italo');
+insert into pgrst_views_private.books values (1, 'Earthsea', 1, 'supabot'), (2, 'Dispossessed', 1, null),
+  (3, 'Cosmicomics', 2, 'kiwicopple');
+create view pgrst_views.writers as select id, name from pgrst_views_private.authors;
+create view pgrst_views.books as select id, title, author_id, owner from pgrst_views_private.books;
+grant select on pgrst_views.writers, pgrst_views.books to anon, authenticated, project_admin;
+"""
 
 
 @pytest_asyncio.fixture(scope="module")
 async def app(pg_url: str) -> AsyncIterator[Running]:
-    async with app_with(pg_url, schema_sql(SCHEMA), (SCHEMA,), teardown_sql=drop_sql(SCHEMA)) as running:
+    async with app_with(pg_url, schema_sql(SCHEMA) + PRIVATE, (SCHEMA,),
+                        teardown_sql=drop_sql(SCHEMA) + "; drop schema pgrst_views_private cascade") as running:
         yield running
 
 
@@ -60,6 +76,13 @@ THROUGH_VIEWS: list[tuple[str, Any]] = [
       {"username": "supabot", "recent_messages": [{"id": 2}]}]),
     ("users?select=username,recent_messages(count)&username=eq.supabot",
      [{"username": "supabot", "recent_messages": [{"count": 1}]}]),
+    # base tables in an unexposed schema lend their FKs to the views over them
+    ("books?select=title,writers(name)&id=eq.3", [{"title": "Cosmicomics", "writers": {"name": "Italo"}}]),
+    ("writers?select=name,books(title)&id=eq.1&books.order=id",
+     [{"name": "Ursula", "books": [{"title": "Earthsea"}, {"title": "Dispossessed"}]}]),
+    ("books?select=title,users(username)&id=eq.1", [{"title": "Earthsea", "users": {"username": "supabot"}}]),
+    ("users?select=username,books(title)&username=eq.kiwicopple",
+     [{"username": "kiwicopple", "books": [{"title": "Cosmicomics"}]}]),
 ]
 
 
@@ -73,6 +96,8 @@ async def test_views_embed_through_their_base_tables_foreign_keys(app: Running, 
 async def test_a_view_without_the_fk_column_has_no_relationship(app: Running) -> None:
     # active_users shows username and email only: nothing relates it to channels
     assert_error(await get(app, "active_users?select=username,channels(id)"), 400, "INVALID_QUERY", "PGRST200")
+    # an unexposed base table is never an embed target itself
+    assert_error(await get(app, "writers?select=name,authors(id)"), 400, "INVALID_QUERY", "PGRST200")
 
 
 def test_the_node_tree_reader_keeps_escaped_names_and_skips_computed_columns() -> None:
