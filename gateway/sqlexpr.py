@@ -227,7 +227,10 @@ def _from(rel: Rel, join: Join | None) -> tuple[sa.FromClause, list[ColumnElemen
     conds: list[ColumnElement[Any]] = []
     if join is not None and join.function is not None and join.parent_type is not None:
         # a computed relationship: the rows the function returns for the parent row, nothing to join on
-        return row_call(join.function, join.parent, join.parent_type).table_valued().alias(rel.alias), conds
+        # but the null row a ``RETURNS u`` function gives when it finds nothing
+        rows = row_call(join.function, join.parent, join.parent_type).table_valued().alias(rel.alias)
+        # (spelled out: SQLAlchemy would turn NOT (r IS NULL) into r IS NOT NULL, "no field null")
+        return rows, [sa.literal_column(f"NOT ({rel.alias} IS NULL)", sa.Boolean)]
     if join is not None:
         if join.junction is not None:
             assert join.junction_alias is not None

@@ -56,6 +56,8 @@ create function blurb_message(messages) returns text language sql stable as
   $$ select substring($1.message from 1 for 3) $$;
 create function get_messages(channels) returns setof messages language sql stable rows 10 as
   $$ select * from messages where channel_id = $1.id order by id $$;
+create function top_message(channels) returns messages language sql stable as
+  $$ select * from messages where channel_id = $1.id order by amount desc nulls last limit 1 $$;
 create function author(messages) returns setof users language sql stable rows 1 as
   $$ select * from users where username = $1.username $$;
 -- overloads and unnamed parameters

@@ -53,6 +53,8 @@ COMPUTED: list[tuple[str, Any]] = [
      [{"id": 2, "get_messages": [{"id": 2, "blurb_message": "Per", "author": {"username": "supabot"}}]}]),
     ("channels?select=id,get_messages!inner(id)&order=id",
      [{"id": 1, "get_messages": [{"id": 1}, {"id": 3}, {"id": 4}]}, {"id": 2, "get_messages": [{"id": 2}]}]),
+    ("channels?select=id,top:top_message(id,amount)&id=in.(1,3)&order=id",
+     [{"id": 1, "top": {"id": 1, "amount": 10}}, {"id": 3, "top": None}]),
     ("channels?select=slug,get_messages(count)&order=id",
      [{"slug": "public", "get_messages": [{"count": 3}]}, {"slug": "random", "get_messages": [{"count": 1}]},
       {"slug": "empty", "get_messages": [{"count": 0}]}]),
