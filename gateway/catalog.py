@@ -322,7 +322,30 @@ def derive_view_relationships(exposed: Mapping[Key, Table], hidden: Mapping[Key,
                         skey, tkey, "o2o" if one_to_one else "m2o", fk.name, scols, tcols))
                     out.setdefault(tkey, []).append(Relationship(
                         tkey, skey, "o2o" if one_to_one else "o2m", fk.name, tcols, scols, reverse=True))
+        if t.key in exposed:
+            _junction_views(t, uniques, tables, projections, exposed, out)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def _junction_views(t: Table, uniques: set[frozenset[str]], tables: Mapping[Key, Table],
+                    projections: Mapping[Key, list[tuple[Key, dict[str, str]]]], exposed: Mapping[Key, Table],
+                    out: dict[Key, list[Relationship]]) -> None:
+    """Many-to-many through the junction table ``t`` between views over its two ends."""
+    fks = [fk for fk in t.foreign_keys if (fk.ref_schema, fk.ref_table) in tables]
+    for a in fks:
+        for b in fks:
+            if a is b or not any(frozenset(a.columns) | frozenset(b.columns) <= u for u in uniques):
+                continue
+            src, dst = (a.ref_schema, a.ref_table), (b.ref_schema, b.ref_table)
+            for skey, smap in [(src, {c: c for c in a.ref_columns}), *projections.get(src, [])]:
+                for dkey, dmap in [(dst, {c: c for c in b.ref_columns}), *projections.get(dst, [])]:
+                    if (skey, dkey) == (src, dst) or skey not in exposed or dkey not in exposed \
+                            or not (set(a.ref_columns) <= smap.keys() and set(b.ref_columns) <= dmap.keys()):
+                        continue
+                    out.setdefault(skey, []).append(Relationship(
+                        skey, dkey, "m2m", b.name, tuple(smap[c] for c in a.ref_columns),
+                        tuple(dmap[c] for c in b.ref_columns), junction=t.key, junction_source_columns=a.columns,
+                        junction_target_columns=b.columns, junction_constraint=a.name))
 
 
 def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[str, str], tuple[Relationship, ...]]:

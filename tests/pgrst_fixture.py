@@ -34,6 +34,10 @@ insert into messages values
   (2, 'Perfection is attained', 20, 2, 'supabot', null),
   (3, 'Supabase launch week', 5, 1, 'kiwicopple', 'supabot'),
   (4, 'Nothing to add', null, 1, 'awailas', null);
+create table channel_members(channel_slug text references channels(slug), member text references users(username),
+  primary key (channel_slug, member));
+insert into channel_members values ('public', 'supabot'), ('public', 'kiwicopple'), ('random', 'awailas'),
+  ('random', 'supabot');
 create table collections(id int primary key, description text,
   parent_id int constraint collections_parent_id_fkey references collections(id));
 insert into collections values (1, 'root', null), (2, 'child a', 1), (3, 'child b', 1), (4, 'grandchild', 2);

@@ -76,6 +76,11 @@ THROUGH_VIEWS: list[tuple[str, Any]] = [
       {"username": "supabot", "recent_messages": [{"id": 2}]}]),
     ("users?select=username,recent_messages(count)&username=eq.supabot",
      [{"username": "supabot", "recent_messages": [{"count": 1}]}]),
+    # many-to-many through a junction table, with a view at either end
+    ("channels?select=slug,active_users(username)&id=eq.2&active_users.order=username",
+     [{"slug": "random", "active_users": [{"username": "awailas"}, {"username": "supabot"}]}]),
+    ("active_users?select=username,channels(slug)&username=eq.supabot&channels.order=id",
+     [{"username": "supabot", "channels": [{"slug": "public"}, {"slug": "random"}]}]),
     # base tables in an unexposed schema lend their FKs to the views over them
     ("books?select=title,writers(name)&id=eq.3", [{"title": "Cosmicomics", "writers": {"name": "Italo"}}]),
     ("writers?select=name,books(title)&id=eq.1&books.order=id",
@@ -94,8 +99,8 @@ async def test_views_embed_through_their_base_tables_foreign_keys(app: Running, 
 
 
 async def test_a_view_without_the_fk_column_has_no_relationship(app: Running) -> None:
-    # active_users shows username and email only: nothing relates it to channels
-    assert_error(await get(app, "active_users?select=username,channels(id)"), 400, "INVALID_QUERY", "PGRST200")
+    # active_users shows username and email only: nothing relates it to collections
+    assert_error(await get(app, "active_users?select=username,collections(id)"), 400, "INVALID_QUERY", "PGRST200")
     # an unexposed base table is never an embed target itself
     assert_error(await get(app, "writers?select=name,authors(id)"), 400, "INVALID_QUERY", "PGRST200")
 
