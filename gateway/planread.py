@@ -9,7 +9,9 @@ Unknown tables are 404 TABLE_NOT_FOUND, unknown columns 400 INVALID_QUERY with a
 mean". Filter values stay text and are cast to the column type by PostgreSQL, as PostgREST
 does; obviously malformed numbers, booleans and uuids are refused here with a clearer message,
 and an operator that cannot apply to a column's type is refused before PostgreSQL would answer
-"operator does not exist".
+"operator does not exist". A computed field (``f(table) RETURNS scalar``) resolves like a column;
+an aggregate in ``select`` (``amount.sum()``, ``count()``) becomes an aggregated output, refused
+with PGRST123 when ``Settings.aggregates`` is off. Relationships are resolved in ``planrels.py``.
 """
 
 from __future__ import annotations

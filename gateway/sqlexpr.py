@@ -4,8 +4,10 @@ In:  plan nodes (``plannodes``): column expressions, predicates, order terms and
      trees with their embeds.
 Out: SQLAlchemy Core elements: the predicate of a filter (``OPERATORS``, the one operator
      table REST and GraphQL share), the page of a relation with its embeds as
-     ``LEFT JOIN LATERAL`` subqueries (``rows_select``), its filtered count and the JSON body
-     aggregate. ``sql.py`` and ``sqlwrite.py`` assemble these into whole statements.
+     ``LEFT JOIN LATERAL`` subqueries (``rows_select``; grouped by its plain outputs when it
+     selects aggregates; a computed relationship's lateral is its function's rows, a computed
+     field a call on the row), its filtered count and the JSON body aggregate. ``sql.py`` and
+     ``sqlwrite.py`` assemble these into whole statements.
 
 Every value is a bound parameter (``bind``), sent as text (or text[] / JSON text) and cast
 to the column's type by PostgreSQL; every identifier is quoted by SQLAlchemy's preparer.
