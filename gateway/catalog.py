@@ -12,8 +12,12 @@ A Catalog is never mutated. On reload a new one is built and swapped in whole
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+# (role, privilege) pairs the database grants on an object, e.g. ("anon", "SELECT"); None when the
+# catalog was built without privileges (a hand-made catalog): then every role sees the object.
+Grants = frozenset[tuple[str, str]] | None
 
 # Coarse type families: how the planner validates values and GraphQL maps scalars.
 TypeCategory = Literal[
@@ -36,6 +40,7 @@ class Column:
     enum_values: tuple[str, ...] = ()  # labels when category == "enum"
     position: int = 0
     comment: str | None = None
+    privileges: Grants = None  # SELECT/INSERT/UPDATE on the column (table-wide grants included)
 
     @property
     def has_default(self) -> bool:
@@ -68,6 +73,7 @@ class Table:
     comment: str | None = None
     # views: (view column, schema, relation, column) for each column that is a plain reference
     column_sources: tuple[tuple[str, str, str, str], ...] = ()
+    privileges: Grants = None  # SELECT/INSERT/UPDATE/DELETE on the whole relation
     column_map: Mapping[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +153,7 @@ class Function:
     comment: str | None = None
     rows: float = 0  # ROWS estimate of a set-returning function (ROWS 1: a to-one computed relationship)
     row_argument: tuple[str, str] | None = None  # (schema, table) when the one input is that table's row type
+    privileges: Grants = None  # EXECUTE
 
     @property
     def input_args(self) -> tuple[FunctionArg, ...]:
@@ -261,6 +268,39 @@ class Catalog:
             for fn in self.row_functions(table)
             if fn.return_table is not None and fn.return_table in self.tables)
 
+    def visible_to(self, role: str) -> Catalog:
+        """What ``role`` may touch (PostgREST's and pg_graphql's rule), for the schema it is shown.
+
+        Relations on which it holds any privilege, table-wide or on a column, with only the
+        columns it holds a privilege on; insert/update/delete only where it may; foreign keys
+        only when both sides' key columns stay; functions it may execute. Objects without
+        reflected privileges stay whole.
+        """
+        tables: dict[tuple[str, str], Table] = {}
+        for key, table in self.tables.items():
+            columns = tuple(c for c in table.columns if allows(c.privileges, role))
+            if not columns and not allows(table.privileges, role):
+                continue
+            may = {p for p in ("INSERT", "UPDATE", "DELETE") if allows(table.privileges, role, p)
+                   or (p != "DELETE" and any(allows(c.privileges, role, p) for c in columns))}
+            tables[key] = replace(table, columns=columns, column_map={},
+                                  insertable=table.insertable and "INSERT" in may,
+                                  updatable=table.updatable and "UPDATE" in may,
+                                  deletable=table.deletable and "DELETE" in may)
+        for key, table in tables.items():
+            fks = tuple(fk for fk in table.foreign_keys if set(fk.columns) <= set(table.column_map)
+                        and (fk.ref_schema, fk.ref_table) in tables
+                        and set(fk.ref_columns) <= set(tables[(fk.ref_schema, fk.ref_table)].column_map))
+            if fks != table.foreign_keys:
+                tables[key] = replace(table, foreign_keys=fks, column_map={})
+        functions = {k: v for k, v in ((k, tuple(f for f in fs if allows(f.privileges, role)))
+                                       for k, fs in self.functions.items()) if v}
+        # a relation the role cannot see still lends its FKs to the views over it that it can
+        hidden = {**self.hidden_tables, **{k: t for k, t in self.tables.items() if k not in tables}}
+        return replace(self, tables=tables, functions=functions, relationships={}, view_relationships={},
+                       hidden_tables=hidden, memo={})
+
+
 
 Key = tuple[str, str]
 
@@ -346,6 +386,13 @@ def _junction_views(t: Table, uniques: set[frozenset[str]], tables: Mapping[Key,
                         skey, dkey, "m2m", b.name, tuple(smap[c] for c in a.ref_columns),
                         tuple(dmap[c] for c in b.ref_columns), junction=t.key, junction_source_columns=a.columns,
                         junction_target_columns=b.columns, junction_constraint=a.name))
+
+
+def allows(grants: Grants, role: str, privilege: str | None = None) -> bool:
+    """Whether ``grants`` give ``role`` the privilege (any privilege when None); unreflected: yes."""
+    if grants is None:
+        return True
+    return any(r == role and (privilege is None or p == privilege) for r, p in grants)
 
 
 def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[str, str], tuple[Relationship, ...]]:
