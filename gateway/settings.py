@@ -129,6 +129,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Changes that may wait for one subscriber; one more ends its subscription (slow consumer)."),
     Setting("graphql_live_debounce_ms", "GATEWAY_GRAPHQL_LIVE_DEBOUNCE_MS", 50, _int,
             "How long a live query waits after a change before it re-runs (a burst costs one re-run)."),
+    Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,
+            "Serve aggregates in `select` (`count()`, `amount.sum()`); false: 400 PGRST123."),
+    Setting("plan_roles", "GATEWAY_PLAN_ROLES", ("project_admin",), _list,
+            "Roles that may ask for `Accept: application/vnd.pgrst.plan+json` (EXPLAIN of the request)."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -176,6 +180,8 @@ class Settings:
     graphql_max_subscriptions: int = 10000
     graphql_subscription_buffer: int = 1000
     graphql_live_debounce_ms: int = 50
+    aggregates: bool = True
+    plan_roles: tuple[str, ...] = ("project_admin",)
     log_level: str = "info"
     access_log: bool = True
 
