@@ -76,9 +76,9 @@ from graphql import (
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
 from ..planwrite import NUMERIC
 from ..settings import Settings
-from . import admin, limits, names, resolve
+from . import admin, aggregate, limits, names, resolve
 from .scalars import ENUM_OPERATORS, KEY_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
-from .translate import GATEWAY, ColumnField, RelationField, RootField, RootKind, TableShape
+from .translate import GATEWAY, ColumnField, RelationAggregate, RelationField, RootField, RootKind, TableShape
 
 log = logging.getLogger("gateway.graphql")
 
@@ -117,6 +117,12 @@ def key_resolver(source: Mapping[str, Any], info: Any, **_args: Any) -> Any:
     return source.get(info.path.key)
 
 
+def relation_aggregate_resolver(source: Mapping[str, Any], info: Any, **_args: Any) -> Any:
+    """A to-many relation's aggregate arrives as an embed of one aggregated row: unwrap and nest it."""
+    rows = source.get(info.path.key) or [{}]
+    return aggregate.nest(rows[0] if isinstance(rows, list) else rows)
+
+
 @dataclass
 class _Table:
     """A table while its types are being built."""
@@ -131,6 +137,8 @@ class _Table:
     order: GraphQLInputObjectType | None = None
     column_enum: GraphQLEnumType | None = None  # ``PostsColumn``: conflict targets, distinctOn
     insert_input: GraphQLInputObjectType | None = None  # ``PostsInsertInput``, when rows can be inserted
+    aggregate: GraphQLObjectType | None = None  # ``PostsAggregate``: count, sum, avg, min, max
+    aggregate_names: dict[str, str] = field(default_factory=dict)  # to-many relation -> its ``*_aggregate`` field
 
 
 class _Builder:
@@ -161,6 +169,8 @@ class _Builder:
             self.tables[key] = _Table(table, self.types.claim(names.pascal(base), names.TYPE_FAMILY),
                                       self.root.claim(base, names.ROOT_FAMILY), TableShape(table, columns))
             self.tables[key].relations = [(cols.claim(n), r, one) for n, r, one in self._relations(table)]
+            self.tables[key].aggregate_names = {n: cols.claim(f"{n}_aggregate")
+                                                for n, _, one in self.tables[key].relations if not one}
         enum_columns = {c.udt: c for t in self.tables.values() for c in t.table.columns
                         if c.category == "enum" and c.enum_values}  # no labels known: String
         for udt in sorted(enum_columns):
@@ -261,6 +271,18 @@ class _Builder:
         root = RootField("list", t.shape)
         self.query[t.field_name] = GraphQLField(list_type, self._list_args(t), resolve.resolve_root,
                                                 extensions={GATEWAY: root}, description=table.comment)
+        group_key = GraphQLObjectType(f"{tn}GroupKey", {  # every column nullable: only the grouped ones are set
+            n: GraphQLField(_nullable(self.output_type(c, table)), resolve=key_resolver) for n, c in cols.items()})
+        t.aggregate, group = aggregate.object_types(tn, t.shape, key_resolver, group_key)
+        self.query[f"{t.field_name}_aggregate"] = GraphQLField(
+            GraphQLNonNull(t.aggregate), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
+            extensions={GATEWAY: RootField("aggregate", t.shape)})
+        self.query[f"{t.field_name}_groups"] = GraphQLField(
+            GraphQLNonNull(GraphQLList(GraphQLNonNull(group))),
+            {"by": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(t.column_enum)))),
+             "filter": GraphQLArgument(t.filter), "limit": GraphQLArgument(GraphQLInt),
+             "offset": GraphQLArgument(GraphQLInt)}, resolve.resolve_root,
+            extensions={GATEWAY: RootField("groups", t.shape)})
         self.query[f"{t.field_name}_count"] = GraphQLField(
             GraphQLNonNull(GraphQLInt), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
             extensions={GATEWAY: RootField("count", t.shape)})
@@ -312,6 +334,9 @@ class _Builder:
             else:
                 fields[name] = GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(target.obj))),
                                             self._list_args(target), key_resolver, extensions={GATEWAY: kind})
+                fields[t.aggregate_names[name]] = GraphQLField(
+                    GraphQLNonNull(_req(target.aggregate)), {"filter": GraphQLArgument(_req(target.filter))},
+                    relation_aggregate_resolver, extensions={GATEWAY: RelationAggregate(kind)})
         return fields
 
     @staticmethod
@@ -472,6 +497,10 @@ class _Builder:
         self.query["admin"] = admin.ADMIN_FIELD
         self.mutation["migrate"] = admin.MIGRATE_FIELD
         return GraphQLSchema(GraphQLObjectType("Query", self.query), GraphQLObjectType("Mutation", self.mutation))
+
+
+def _nullable(t: GraphQLOutputType) -> GraphQLOutputType:
+    return t.of_type if isinstance(t, GraphQLNonNull) else t
 
 
 def _req(t: GraphQLNamedType | None) -> Any:

@@ -105,7 +105,14 @@ class RelationField:
 
 
 RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin",
-                   "insert_one", "update_by_pk", "delete_by_pk", "connection"]
+                   "insert_one", "update_by_pk", "delete_by_pk", "connection", "aggregate", "groups"]
+
+
+@dataclass(frozen=True)
+class RelationAggregate:
+    """An object field aggregating a to-many relation's rows (``posts_aggregate { count }``)."""
+
+    relation: RelationField  # the relation it aggregates
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,15 @@ def select(shape: TableShape, obj_type: GraphQLObjectType, nodes: Sequence[Field
         if isinstance(kind, ColumnField):
             walk.exact = walk.exact and kind.exact
             items.append(SelectColumn(FieldRef(kind.column.name), alias=key, cast=kind.cast))
+        elif isinstance(kind, RelationAggregate):
+            from .aggregate import select_items  # aggregate.py builds on this module
+
+            rel, args = kind.relation, get_argument_values(fdef, fnodes[0], walk.variables)
+            agg = get_named_type(fdef.type)
+            assert isinstance(agg, GraphQLObjectType)
+            walk.cost += rows
+            items.append(SelectEmbed(rel.relation, select_items(rel.target, agg, fnodes, walk), alias=key,
+                                     hint=rel.hint, where=conditions(args.get("filter"), rel.target)))
         else:
             items.append(_embed(shape, kind, fdef, fnodes, key, walk, rows))
     if not items:  # only __typename asked: select something so every row is an object
