@@ -158,5 +158,5 @@ def call(parsed: ParsedRequest, result: Result) -> Response:
     return Response((result.body or "null").encode(), 200, headers=headers, media_type=media)
 
 
-def error(exc: GatewayError) -> Response:
-    return Response(exc.to_json(), exc.status, headers={"Vary": VARY, **exc.headers}, media_type=JSON)
+def error(exc: GatewayError, front: str = "rest") -> Response:
+    return Response(exc.to_json(front), exc.status, headers={"Vary": VARY, **exc.headers}, media_type=JSON)
