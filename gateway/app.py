@@ -118,7 +118,7 @@ async def ready(request: Request) -> Response:
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return render.error(exc)
+    return render.error(exc, errors.front_for(request.url.path))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -130,8 +130,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         err = errors.GatewayError(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed here",
                                   code="PGRST117")
     else:
-        err = errors.GatewayError(exc.status_code, "HTTP_ERROR", str(exc.detail))
-    return render.error(err)
+        err = errors.status_error(exc.status_code, str(exc.detail))
+    return render.error(err, errors.front_for(request.url.path))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
