@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from . import running
 from . import settings as settings_module
 from .errors import GatewayError
 from .identity import ADMIN
@@ -74,11 +75,12 @@ def context(endpoint: str, read_only: bool = False) -> RequestContext:
 
 
 def progress_bar(total: int, unit: str, desc: str) -> Any:
-    """A tqdm bar on stderr, drawn even when stderr is a file or a pipe (logs show how far it got);
-    none for nothing to do (an export without rows)."""
+    """A tqdm bar on stderr with the rate and the time left, drawn only when stderr is a terminal
+    (a pipe or a log file stays quiet); none for nothing to do (an export without rows)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, disable=total == 0)
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
+                disable=True if total == 0 else None, unit_scale=True)
 
 
 def read_input(path: str) -> tuple[str, bytes]:
@@ -91,7 +93,7 @@ def read_input(path: str) -> tuple[str, bytes]:
 
 
 def fail(err: GatewayError) -> int:
-    sys.stderr.write(orjson.dumps(err.body()).decode() + "\n")
+    sys.stderr.write(orjson.dumps(err.body("admin")).decode() + "\n")
     sys.stderr.flush()
     return EXIT_FAILED
 
@@ -131,12 +133,33 @@ async def _main(work: Work, args: argparse.Namespace, settings: Settings) -> int
         return fail(translate(exc, ADMIN, USER_SQL_RULES))
 
 
-def run(work: Work, args: argparse.Namespace) -> int:
-    """Run ``work`` against the configured database, starting the embedded one when there is none."""
+def database_settings(args: argparse.Namespace) -> Settings:
+    """The settings for the database a command works on: ``DATABASE_URL``, else the embedded
+    PostgreSQL of the running gateway (``running.for_command``); ``Failure`` when there is none."""
+    from .startup import Exit, Failure
+
     try:
         settings = settings_module.load()
     except ValueError as exc:  # a malformed setting (GATEWAY_POOL_MAX=many)
-        raise SystemExit(f"gateway: {exc}") from exc
+        raise Failure(Exit.CONFIG, str(exc)) from exc
+    if settings.database_url:
+        return settings
+    try:
+        server = running.for_command(args, settings)
+    except running.NotFound as exc:
+        raise Failure(Exit.NO_SERVER, str(exc)) from exc
+    if server.database != running.EMBEDDED:
+        raise Failure(Exit.NO_SERVER, f"the gateway at {server.url} serves {server.database}, "
+                                      "not an embedded database; set DATABASE_URL to that database")
+    if not (server.data_dir / "pgdata" / "PG_VERSION").exists():  # never start an empty database
+        raise Failure(Exit.NO_SERVER, f"no database in {server.data_dir} (no gateway has run there); "
+                                      "check --data-dir, or start `gateway serve` there first")
+    return replace(settings, data_dir=str(server.data_dir))
+
+
+def run(work: Work, args: argparse.Namespace) -> int:
+    """Run ``work`` against the configured database, starting the embedded one when it is not running."""
+    settings = database_settings(args)
     embedded = None
     try:
         if not settings.database_url:
