@@ -91,7 +91,17 @@ class Gateway:
             self.graphql_schema = schema
             self.reloads += 1
             log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
-                                              "seconds": round(time.perf_counter() - started, 3)})
+                                              "seconds": round(time.perf_counter() - started, 3),
+                                              **catalog_changes(current, catalog)})
+
+
+def catalog_changes(before: Catalog | None, after: Catalog) -> dict[str, list[str]]:
+    """The tables and views a reload added and removed (``schema.name``), for its log line."""
+    if before is None:
+        return {}
+    old, new = set(before.tables), set(after.tables)
+    return {"added": sorted(f"{s}.{n}" for s, n in new - old),
+            "removed": sorted(f"{s}.{n}" for s, n in old - new)}
 
 
 async def health(request: Request) -> Response:
