@@ -80,7 +80,7 @@ def progress_bar(total: int, unit: str, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                disable=True if total == 0 else None, unit_scale=True)
+                disable=True if total == 0 else None)
 
 
 def read_input(path: str) -> tuple[str, bytes]:

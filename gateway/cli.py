@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import threading
+import traceback
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -286,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
         return status
     except Failure as failure:
+        if failure.__cause__ is not None and _debugging(args):
+            traceback.print_exception(failure.__cause__)
         sys.stderr.write(f"gateway: {failure.line}\n")
         return int(failure.code)
     except KeyboardInterrupt:

@@ -65,7 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional JWKS (a file path or an http(s) URL) for RS256/ES256 tokens, selected by kid."),
     Setting("jwt_audience", "JWT_AUDIENCE", None, _str, "When set, tokens carrying `aud` must match it."),
     Setting("api_key", "API_KEY", None, _str,
-            "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
+            "Admin API key: ik_ and 32+ random characters (else start-up is refused). Unset: generated "
+            "once and kept in the data dir."),
     Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
             "Exposed schemas, comma-separated; the first is the default."),
     Setting("pool_min", "GATEWAY_POOL_MIN", 2, _int, "Minimum pooled connections per worker."),
