@@ -131,7 +131,8 @@ def _uvicorn(st: startup.Startup) -> None:
     config = uvicorn.Config(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
                             workers=settings.workers, loop="uvloop", http="httptools",
                             access_log=False,  # the app writes its own JSON access log
-                            log_level=settings.log_level, log_config=startup.uvicorn_log_config(settings.log_level))
+                            log_level=startup.uvicorn_log_level(settings.log_level),
+                            log_config=startup.uvicorn_log_config(settings.log_level, keep_errors=settings.workers > 1))
     server = uvicorn.Server(config)
     assert st.sock is not None
     if settings.workers > 1:
@@ -163,6 +164,8 @@ def serve(args: argparse.Namespace) -> int:
         _uvicorn(st)
     except KeyboardInterrupt:
         interrupted = True
+    except SystemExit:  # uvicorn's own exit when the application's start-up failed
+        pass
     finally:
         stopped.set()
         running.remove(st.settings)
@@ -170,8 +173,9 @@ def serve(args: argparse.Namespace) -> int:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     if not ready.is_set() and not interrupted:
-        raise Failure(Exit.SERVER, "the server stopped before it answered; the lines above say why "
-                                   "(--log-level debug for the details)")
+        reason = startup.LAST_ERROR[-1] if startup.LAST_ERROR else "the lines above say why"
+        raise Failure(Exit.SERVER, f"the server stopped before it answered: {reason}; "
+                                   "--log-level debug shows the details")
     return Exit.OK
 
 

@@ -14,7 +14,6 @@ failure line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -175,7 +174,7 @@ DATABASE_FAILURES: tuple[tuple[str, Exit, str], ...] = (
 )
 
 
-def _oneline(exc: BaseException) -> str:
+def _oneline(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."
 
@@ -211,7 +210,16 @@ def run(settings: Settings, steps: tuple[Step, ...] = STEPS) -> Startup:
 
 
 class NoTraceback(logging.Filter):
-    """Folds a record's exception into its one line (``... (OSError: boom)``) instead of a traceback."""
+    """uvicorn's records as one line each: a traceback (in ``exc_info`` or pasted into the message,
+    as Starlette does for a failed lifespan) becomes its final exception line.
+
+    With ``keep=False`` (one worker: the failure is reported by ``cli.serve`` in its own line)
+    error records are dropped after being remembered in ``LAST_ERROR``.
+    """
+
+    def __init__(self, keep: bool = True) -> None:
+        super().__init__()
+        self.keep = keep
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[1] is not None:
@@ -220,20 +228,47 @@ class NoTraceback(logging.Filter):
             record.args = ()
             record.exc_info = None
             record.exc_text = None
+        message = record.getMessage()
+        if "Traceback (most recent call last)" in message:
+            record.msg, record.args = last_exception(message), ()
+        if record.levelno >= logging.ERROR:
+            if message.startswith("Application startup failed"):
+                return self.keep  # says nothing the previous record did not
+            LAST_ERROR[:] = [record.getMessage()]
+            return self.keep
         return True
 
 
-def uvicorn_log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging configuration; below debug, exceptions are one line, not a traceback."""
+LAST_ERROR: list[str] = []  # the last error uvicorn logged in this process, as one line
+
+
+def last_exception(text: str) -> str:
+    """The exception a pasted traceback ends with, on one line."""
+    lines = text.strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  ") or line.startswith("Traceback")]
+    tail = lines[frames[-1] + 1:] if frames else lines
+    return _oneline(" ".join(line.strip() for line in tail if line.strip()))
+
+
+def uvicorn_log_config(level: str, keep_errors: bool = True) -> dict[str, Any]:
+    """uvicorn's logging configuration. Below debug: exceptions are one line, not a traceback."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    if level.lower() != "debug":
-        config.setdefault("filters", {})["no_traceback"] = {"()": "gateway.startup.NoTraceback"}
+    debug = level.lower() == "debug"
+    if not debug:
+        config.setdefault("filters", {})["no_traceback"] = {"()": "gateway.startup.NoTraceback", "keep": keep_errors}
         for handler in config["handlers"].values():
             handler.setdefault("filters", []).append("no_traceback")
-    with contextlib.suppress(KeyError):
-        config["loggers"]["uvicorn.error"]["level"] = level.upper()
     return config
+
+
+def uvicorn_log_level(level: str) -> str:
+    """uvicorn's own level: its start-up notes only with debug (the banner says the server is up)."""
+    return "debug" if level.lower() == "debug" else max(level.lower(), "warning", key=_rank)
+
+
+def _rank(level: str) -> int:
+    return int(logging.getLevelName(level.upper()))

@@ -136,3 +136,27 @@ def test_log_level_debug_adds_the_traceback(home: Path) -> None:
 def test_version_prints_the_installed_version() -> None:
     done = subprocess.run([sys.executable, "-m", "gateway.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("gateway 0.")
+
+
+@pytest.fixture
+async def unprivileged_login(pg_url: str) -> Iterator[str]:  # type: ignore[misc]
+    """A login role in a database of its own where it may create nothing: the app's bootstrap fails."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("DROP DATABASE IF EXISTS gw_plain_db")
+        await conn.execute("DROP ROLE IF EXISTS gw_plain; CREATE ROLE gw_plain LOGIN")
+        await conn.execute("CREATE DATABASE gw_plain_db")
+        yield with_login(pg_url, "gw_plain", database="gw_plain_db")
+    finally:
+        await conn.execute("DROP DATABASE IF EXISTS gw_plain_db WITH (FORCE)")
+        await conn.execute("DROP ROLE IF EXISTS gw_plain")
+        await conn.close()
+
+
+def test_a_failure_inside_the_application_start_ends_in_one_line_without_a_traceback(
+        home: Path, unprivileged_login: str) -> None:
+    done = serve(home, "--port", "0", DATABASE_URL=unprivileged_login)
+    assert done.returncode == Exit.SERVER, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("gateway: the server stopped before it answered: ") and "permission denied" in last
