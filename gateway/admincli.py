@@ -1,11 +1,13 @@
 """The admin commands: ``gateway export``, ``gateway import`` and ``gateway bulk-upsert``.
 
 In:  the subcommand's flags and file, and the environment (``settings.load``): ``DATABASE_URL``,
-     or the embedded PostgreSQL in ``GATEWAY_DATA_DIR`` (started for the command and stopped
-     after it, unless another process such as ``gateway serve`` still uses it).
+     or the embedded PostgreSQL of the running gateway (``running.for_command``: ``--url``,
+     ``--data-dir``, or the only one running), joined for the command and left running after
+     it; a data directory without a database is refused, never initialised.
 Out: the export on stdout (UTF-8, whatever the locale); the result of an import or bulk upsert
-     on stdout as the endpoint's JSON body; a tqdm progress bar on stderr; on failure the spec's
-     error body (JSON) as the last line of stderr and exit status 1.
+     on stdout as the endpoint's JSON body; a tqdm progress bar (rate, time left) on stderr when
+     it is a terminal; on failure the spec's error body (JSON) as the last line of stderr and
+     exit status 1, or one line and ``startup.Exit.NO_SERVER`` when there is nothing to work on.
 
 Each command is its HTTP endpoint (``admin/routes.py``) without the HTTP: the same functions of
 ``admin/export.py``, ``importer.py`` and ``bulk.py``, the same guard, run as the admin identity
