@@ -2,8 +2,9 @@
 
 In:  the subcommand's flags and file, and the environment (``settings.load``): ``DATABASE_URL``,
      or the embedded PostgreSQL of the running gateway (``running.for_command``: ``--url``,
-     ``--data-dir``, or the only one running), joined for the command and left running after
-     it; a data directory without a database is refused, never initialised.
+     ``--data-dir``, or the only one running), joined (or started) for the command and stopped
+     after it unless ``gateway serve`` still uses it; a data directory without a database is
+     refused, never initialised.
 Out: the export on stdout (UTF-8, whatever the locale); the result of an import or bulk upsert
      on stdout as the endpoint's JSON body; a tqdm progress bar (rate, time left) on stderr when
      it is a terminal; on failure the spec's error body (JSON) as the last line of stderr and
