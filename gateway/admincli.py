@@ -111,16 +111,14 @@ def print_result(result: dict[str, Any]) -> None:
 
 @contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[Session]:
-    """A session on the database, with the bootstrap applied as ``gateway serve`` applies it."""
-    from . import bootstrap
+    """A session on the database through the login role, after the bootstrap, as ``gateway serve`` has."""
+    from . import login
     from .execute import Executor, create_pool
 
-    assert settings.database_url is not None
-    pool = await create_pool(settings.database_url, settings, min_size=1, max_size=1)
+    dsn = await login.prepare(settings)
+    pool = await create_pool(dsn, settings, min_size=1, max_size=1)
     try:
-        async with pool.acquire() as conn:
-            await bootstrap.apply(conn)
-        yield Session(settings, Executor(settings, pool))
+        yield Session(replace(settings, database_url=dsn), Executor(settings, pool))
     finally:
         await pool.close()
 
@@ -138,26 +136,31 @@ async def _main(work: Work, args: argparse.Namespace, settings: Settings) -> int
 
 def database_settings(args: argparse.Namespace) -> Settings:
     """The settings for the database a command works on: ``DATABASE_URL``, else the embedded
-    PostgreSQL of the running gateway (``running.for_command``); ``Failure`` when there is none."""
+    PostgreSQL of the running gateway (``running.for_command``), with the keys of its data dir;
+    ``Failure`` when there is none."""
+    from .keys import ensure_keys
     from .startup import Exit, Failure
 
     try:
         settings = settings_module.load()
     except ValueError as exc:  # a malformed setting (GATEWAY_POOL_MAX=many)
         raise Failure(Exit.CONFIG, str(exc)) from exc
-    if settings.database_url:
-        return settings
+    if not settings.database_url:
+        try:
+            server = running.for_command(args, settings)
+        except running.NotFound as exc:
+            raise Failure(Exit.NO_SERVER, str(exc)) from exc
+        if server.database != running.EMBEDDED:
+            raise Failure(Exit.NO_SERVER, f"the gateway at {server.url} serves {server.database}, "
+                                          "not an embedded database; set DATABASE_URL to that database")
+        if not (server.data_dir / "pgdata" / "PG_VERSION").exists():  # never start an empty database
+            raise Failure(Exit.NO_SERVER, f"no database in {server.data_dir} (no gateway has run there); "
+                                          "check --data-dir, or start `gateway serve` there first")
+        settings = replace(settings, data_dir=str(server.data_dir))
     try:
-        server = running.for_command(args, settings)
-    except running.NotFound as exc:
-        raise Failure(Exit.NO_SERVER, str(exc)) from exc
-    if server.database != running.EMBEDDED:
-        raise Failure(Exit.NO_SERVER, f"the gateway at {server.url} serves {server.database}, "
-                                      "not an embedded database; set DATABASE_URL to that database")
-    if not (server.data_dir / "pgdata" / "PG_VERSION").exists():  # never start an empty database
-        raise Failure(Exit.NO_SERVER, f"no database in {server.data_dir} (no gateway has run there); "
-                                      "check --data-dir, or start `gateway serve` there first")
-    return replace(settings, data_dir=str(server.data_dir))
+        return ensure_keys(settings)
+    except ValueError as exc:  # a damaged keys file, API_KEY=nope
+        raise Failure(Exit.CONFIG, str(exc)) from exc
 
 
 def run(work: Work, args: argparse.Namespace) -> int:
@@ -211,8 +214,7 @@ async def _export(session: Session, args: argparse.Namespace) -> int:
     schema = session.settings.default_schema
     req = export.read_body(export_body(args), await session.catalog(), schema)
     out = sys.stdout.buffer  # the dump is UTF-8 whatever the locale says: import reads UTF-8
-    async with session.executor.transaction(ADMIN, context("export", read_only=True), USER_SQL_RULES,
-                                            as_owner=True) as tx:
+    async with session.executor.transaction(ADMIN, context("export", read_only=True), USER_SQL_RULES) as tx:
         meta = await export.describe(tx.conn, req, schema)
         total = await rows_to_export(tx.conn, meta, req.format, req.row_limit) if req.include_data else 0
         with progress_bar(total, "row", "export") as bar:
@@ -245,7 +247,7 @@ async def _import(session: Session, args: argparse.Namespace) -> int:
     from .admin.rawsql import USER_SQL_RULES
 
     parsed = importer.read_file(*read_input(args.file))
-    async with session.executor.transaction(ADMIN, context("import"), USER_SQL_RULES, as_owner=True) as tx:
+    async with session.executor.transaction(ADMIN, context("import"), USER_SQL_RULES) as tx:
         with progress_bar(len(parsed.statements), "stmt", "import") as bar:
             result = await importer.run(tx.conn, parsed, args.truncate, ADMIN, session.settings.default_schema,
                                         bar.update)

@@ -124,11 +124,10 @@ def database(st: Startup) -> None:
 
 
 def database_answers(st: Startup) -> None:
-    """Log in once and run ``SELECT 1``: a wrong URL, host or password fails here, in one line."""
-    urls = {"DATABASE_URL": st.settings.database_url, "READ_REPLICA_URL": st.settings.read_replica_url}
-    for name, url in urls.items():
-        if url:
-            asyncio.run(_check(name, url, embedded=st.embedded is not None))
+    """Log in once as ``DATABASE_URL`` and run ``SELECT 1``: a wrong URL, host or password fails
+    here, in one line. (The login role and a replica are checked by the application's start.)"""
+    if st.settings.database_url:
+        asyncio.run(_check("DATABASE_URL", st.settings.database_url, embedded=st.embedded is not None))
 
 
 async def _check(name: str, url: str, embedded: bool) -> None:
