@@ -247,7 +247,8 @@ def unavailable(message: str, retry_after: int = 1) -> GatewayError:
 
 def status_error(status: int, message: str) -> GatewayError:
     """An HTTP-level failure with no error value of its own: named after its status (409 -> CONFLICT)."""
-    return GatewayError(status, _status_name(status), message)
+    return GatewayError(status, _status_name(status), message,
+                        next_actions="Check the request's method, headers and body against the API's documentation")
 
 
 def internal(message: str = "Internal server error") -> GatewayError:

@@ -74,10 +74,16 @@ def remove(settings: Settings, pid: int | None = None) -> None:
 
 
 def _alive(pid: object) -> bool:
+    """Whether ``pid`` is still a ``gateway serve`` (a pid reused by another program is not)."""
     if not isinstance(pid, int):
         return False
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return "serve" in proc.cmdline()
+    except psutil.AccessDenied:
+        return True  # another user's process: leave the judgement to the file's owner
     except psutil.Error:
         return False
 

@@ -301,3 +301,22 @@ def test_the_readme_examples_run_in_order_against_a_fresh_server() -> None:
                          headers=api).json()
         assert {"title": "From CSV", "views": 0} in rows and {"title": "Pinned", "views": 7} in rows
         assert anon_key(server.keys["jwt_secret"]) in "\n".join(server.banner)
+
+
+def test_a_state_file_left_by_a_process_that_is_gone_or_is_no_gateway_is_ignored_and_removed(elsewhere: Path) -> None:
+    state = _dir("gateway-stale-")
+    try:
+        sleeper = subprocess.Popen(["sleep", "30"])  # alive, but not a gateway (a reused pid)
+        try:
+            for pid in (sleeper.pid, 2**22 + 1):
+                (state / f"server-{pid}.json").write_text(json.dumps(
+                    {"url": "http://127.0.0.1:9", "dataDir": str(elsewhere), "pid": pid, "database": "embedded"}))
+            done = subprocess.run([str(BIN / "gateway"), "export"], cwd=elsewhere, env=environment(state),
+                                  capture_output=True, text=True, timeout=60)
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+        assert done.returncode == Exit.NO_SERVER and "no running gateway found" in done.stderr
+        assert not list(state.glob("server-*.json"))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)

@@ -201,3 +201,12 @@ async def test_an_out_of_range_integer_says_out_of_range_and_names_the_value(hin
     body = assert_error(await hints.client.get("/api/database/records/counters?n=eq.99999999999",
                                                headers=hints.user()), 400, "VALIDATION_ERROR")
     assert "out of range" in body["message"] and "99999999999" in body["message"]
+
+
+def test_an_anonymous_permission_error_says_to_sign_in() -> None:
+    assert errors.from_sqlstate("42501", "denied", anonymous=True).body()["nextActions"] == errors.ANON_REFUSED
+
+
+def test_an_http_level_error_is_named_after_its_status_and_says_what_to_check() -> None:
+    body = errors.status_error(409, "Conflict").body()
+    assert (body["error"], body["statusCode"]) == ("CONFLICT", 409) and "method" in body["nextActions"]
