@@ -159,7 +159,7 @@ def database_settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, data_dir=str(server.data_dir))
     try:
         return ensure_keys(settings)
-    except ValueError as exc:  # a damaged keys file, API_KEY=nope
+    except (ValueError, OSError) as exc:  # a damaged keys file, API_KEY=nope, a data dir it cannot write
         raise Failure(Exit.CONFIG, str(exc)) from exc
 
 

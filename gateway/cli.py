@@ -57,9 +57,13 @@ class Command:
 def resolved_settings(**overrides: object) -> Settings:
     """Environment settings plus command-line overrides, with the keys loaded or generated."""
     try:
-        return keys.ensure_keys(settings_module.load().with_overrides(**overrides))
+        settings = settings_module.load().with_overrides(**overrides)
+        return keys.ensure_keys(settings)
     except ValueError as exc:  # bad configuration (a short JWT_SECRET, API_KEY=nope, a damaged keys file)
         raise Failure(Exit.CONFIG, str(exc)) from exc
+    except OSError as exc:  # the data dir cannot be created or written
+        raise Failure(Exit.CONFIG, f"cannot keep the keys in {settings.data_dir}: {exc.strerror or exc}; "
+                                   "check GATEWAY_DATA_DIR and its permissions") from exc
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

@@ -34,7 +34,7 @@ def home() -> Iterator[Path]:
 
 def serve(home: Path, *argv: str, **environ: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in KEY_ENV}
-    env.update(GATEWAY_DATA_DIR=str(home / "data"), GATEWAY_STATE_DIR=str(home / "state"), **environ)
+    env.update({"GATEWAY_DATA_DIR": str(home / "data"), "GATEWAY_STATE_DIR": str(home / "state"), **environ})
     return subprocess.run([sys.executable, "-m", "gateway.cli", "serve", *argv], env=env, cwd=home,
                           capture_output=True, text=True, timeout=120)
 
@@ -160,3 +160,16 @@ def test_a_failure_inside_the_application_start_ends_in_one_line_without_a_trace
     assert done.stdout == "" and "Traceback" not in done.stderr
     last = done.stderr.splitlines()[-1]
     assert last.startswith("gateway: the server stopped before it answered: ") and "permission denied" in last
+
+
+def test_a_data_dir_that_cannot_be_created_is_one_line(home: Path) -> None:
+    done = serve(home, "--port", "0", GATEWAY_DATA_DIR="/proc/no-such-dir")
+    assert_one_line(done, Exit.CONFIG, "/proc/no-such-dir", "GATEWAY_DATA_DIR")
+
+
+def test_an_embedded_postgres_that_cannot_start_is_one_line(home: Path) -> None:
+    data = home / "data"
+    data.mkdir()
+    (data / "pgdata").write_text("a file where the cluster's directory belongs")
+    done = serve(home, "--port", "0", JWT_SECRET="j" * 40, API_KEY="ik_" + "0123456789abcdef" * 4)
+    assert_one_line(done, Exit.EMBEDDED, "embedded PostgreSQL", str(data), "set DATABASE_URL")
