@@ -1,10 +1,13 @@
 """The ``gateway`` command.
 
 In:  the command line (argparse) and the environment (through ``settings.load``).
-Out: ``serve`` runs the HTTP server (uvicorn) and, without ``DATABASE_URL``, the embedded
-     PostgreSQL around it; ``token`` prints a signed JWT; ``export``, ``import`` and
-     ``bulk-upsert`` run the admin endpoints' code (``admincli``). Each subcommand is one row of
-     ``COMMANDS``.
+Out: ``serve`` runs the checks of ``startup.STEPS`` (port, database), then the HTTP server
+     (uvicorn) on the socket they bound and, without ``DATABASE_URL``, the embedded PostgreSQL
+     around it; once ``/health`` answers it prints the banner and records itself for the other
+     commands (``running``). ``token`` prints a JWT signed with the running server's secret;
+     ``export``, ``import`` and ``bulk-upsert`` run the admin endpoints' code (``admincli``) on
+     its database. Each subcommand is one row of ``COMMANDS``; a failure is one line on stderr
+     and an ``Exit`` status.
 """
 
 from __future__ import annotations

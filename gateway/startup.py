@@ -104,6 +104,7 @@ def listen(st: Startup) -> None:
                                  "or choose another port with --port (GATEWAY_PORT)") from exc
     sock.set_inheritable(True)  # worker processes serve on it
     st.sock = sock
+    st.settings = replace(st.settings, port=sock.getsockname()[1])  # --port 0: the one the system chose
 
 
 def database(st: Startup) -> None:
