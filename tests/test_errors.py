@@ -201,6 +201,16 @@ async def test_an_out_of_range_integer_says_out_of_range_and_names_the_value(hin
     body = assert_error(await hints.client.get("/api/database/records/counters?n=eq.99999999999",
                                                headers=hints.user()), 400, "VALIDATION_ERROR")
     assert "out of range" in body["message"] and "99999999999" in body["message"]
+    body = assert_error(await hints.client.post("/api/database/records/counters", json=[{"id": 1, "n": 2**40}],
+                                                headers=hints.user()), 400, "VALIDATION_ERROR")
+    assert body["message"] == f"Value {2**40} for 'n' is out of range for int4 (-2147483648 to 2147483647)"
+
+
+async def test_a_body_value_of_the_wrong_type_names_the_value(hints) -> None:  # type: ignore[no-untyped-def]
+    body = assert_error(await hints.client.post("/api/database/records/counters", json=[{"id": 1, "n": "many"}],
+                                                headers=hints.user()), 400, "VALIDATION_ERROR")
+    assert body["message"] == "Invalid field type: expected integer for 'n', got \"many\""
+    assert body["nextActions"] == "Ensure field types match the table schema"
 
 
 def test_an_anonymous_permission_error_says_to_sign_in() -> None:
