@@ -533,3 +533,31 @@ def test_filters_apply_only_to_row_returning_functions() -> None:
     p = planned(call("get_projects", {"cid": 1}, where=(f("id", "gt", "1"),), select=(embed("clients"),)))
     assert isinstance(p.shape, CallPlan) and p.shape.returning is not None
     assert p.shape.returning.where and isinstance(p.shape.returning.outputs[0], OutEmbed)
+
+
+# --------------------------------------------------------------------------- writes without a filter
+
+EVERYTHING = rq.Filter(rq.FieldRef("id"), "is", "not_null", negate=True)
+
+
+@pytest.mark.parametrize("req", [rq.Update(rq.Target("projects"), {"name": "x"}), rq.Delete(rq.Target("projects")),
+                                 rq.Delete(rq.Target("projects"), single=True, max_affected=5)])
+def test_an_update_or_delete_without_a_filter_is_refused_naming_a_filter_that_matches_every_row(
+        req: rq.Request) -> None:
+    err = fails(req, 400, "INVALID_QUERY", "21000")
+    verb = "UPDATE" if isinstance(req, rq.Update) else "DELETE"
+    assert err.message == f"{verb} requires a filter: without one it would affect every row of 'projects'"
+    assert err.hint and "?id=not.is.null (REST)" in err.hint and "filter: {id: {is: NOT_NULL}} (GraphQL)" in err.hint
+    assert err.next_actions and "?id=not.is.null" in err.next_actions
+
+
+def test_without_a_key_the_advice_is_a_null_or_not_null_test_on_a_column() -> None:
+    err = fails(rq.Delete(rq.Target("no_key")), 400, "INVALID_QUERY", "21000")
+    assert err.hint and "?or=(a.is.null,a.not.is.null)" in err.hint
+
+
+@pytest.mark.parametrize("req", [rq.Update(rq.Target("projects"), {"name": "x"}, where=(EVERYTHING,)),
+                                 rq.Delete(rq.Target("projects"), where=(EVERYTHING,))])
+def test_an_explicit_filter_that_matches_every_row_is_planned(req: rq.Request) -> None:
+    shape = planned(req).shape
+    assert isinstance(shape, WritePlan) and len(shape.where) == 1
