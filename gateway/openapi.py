@@ -172,6 +172,8 @@ PREFER = header("Prefer", {"type": "string"},
 RANGE = header("Range", {"type": "string", "pattern": r"^[0-9]+-[0-9]*$"}, "Rows to return, e.g. 0-24")
 PAGE_HEADERS: Schema = {
     "X-Total-Count": {"schema": {"type": "integer"}, "description": "Rows matching the filters"},
+    "X-Total-Count-Estimated": {"schema": {"type": "string", "enum": ["true"]},
+                                "description": "Present when the total is the planner's estimate"},
     "Content-Range": {"schema": {"type": "string"}, "description": "e.g. 0-99/1234"},
 }
 

@@ -149,7 +149,9 @@ class Rel:
     source: Literal["table", "cte"] = "table"  # "cte": rows come from the write's RETURNING
 
 
-TotalMode = Literal["none", "exact", "auto"]
+# "auto": exact, skipped when the page itself proves the total; "planned": the planner's estimate;
+# "estimated": exact when the planner expects at most ``count_limit`` rows, its estimate otherwise
+TotalMode = Literal["none", "exact", "auto", "planned", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -157,12 +159,12 @@ class ReadPlan:
     """A read: one relation tree, its total and its body."""
 
     rel: Rel  # what to read
-    total: TotalMode  # "auto": exact, but skipped when the page itself proves the total
+    total: TotalMode  # how X-Total-Count is found (see TotalMode); every mode but "none" keeps the short-page rule
     body: bool  # False for HEAD: no JSON aggregation
     single: bool  # the body is element 0 (the pipeline checks there is exactly one row)
     limit_value: P | None  # the page size and offset again, for the total shortcut
     offset_value: P | None  # (Content-Range's first position)
-    estimate: bool = False  # planned/estimated count: the pipeline asks EXPLAIN afterwards
+    count_limit: P | None = None  # "estimated": the most rows the planner may expect for an exact count
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ and an operator that cannot apply to a column's type is refused before PostgreSQ
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from . import errors
@@ -51,6 +51,14 @@ OPERATOR_FAMILIES: dict[str, tuple[str, ...]] = {
 }
 PATTERN_OPS = ("like", "ilike", "match", "imatch")
 FTS_OPS = ("fts", "plfts", "phfts", "wfts")
+
+# count kind (``Prefer: count``, or "default" without one) -> (total mode, exact-count limit)
+COUNT_KINDS: dict[str, Callable[[Settings], tuple[TotalMode, int | None]]] = {
+    "exact": lambda s: ("auto", None),
+    "planned": lambda s: ("planned", None),
+    "estimated": lambda s: ("estimated", s.max_rows),
+    "default": lambda s: ("estimated", s.exact_count_limit),
+}
 
 
 class Planner:
@@ -110,10 +118,20 @@ class Planner:
         lim_p = self.param(limit) if limit is not None else None
         off_p = self.param(offset)
         rel = self.rel(table, "t0", req.select, req.where, req.order, lim_p, off_p)
-        estimate = req.count in ("planned", "estimated")
-        total: TotalMode = "none" if estimate or not (req.want_total or req.count) else "auto"
-        return ReadPlan(rel, total, body=not req.head, single=req.single,
-                        limit_value=lim_p, offset_value=off_p, estimate=estimate)
+        total, count_limit = self.total(req)
+        return ReadPlan(rel, total, body=not req.head, single=req.single, limit_value=lim_p, offset_value=off_p,
+                        count_limit=None if count_limit is None else self.param(count_limit))
+
+    def total(self, req: rq.Read) -> tuple[TotalMode, int | None]:
+        """How the read's total is found, and the most rows the planner may expect for an exact count.
+
+        ``Prefer: count`` keeps PostgREST's meaning (``estimated``: exact up to max rows); without
+        it the total is exact when cheap (``GATEWAY_EXACT_COUNT_LIMIT``), or always with
+        ``GATEWAY_COUNT=exact``."""
+        if req.count is None and not req.want_total:
+            return "none", None
+        kind = req.count or ("exact" if self.settings.count == "exact" else "default")
+        return COUNT_KINDS[kind](self.settings)
 
     def rel(self, table: Table, alias: str, select: Sequence[rq.SelectItem], where: Sequence[rq.Condition],
             order: Sequence[rq.Order], limit: P | None, offset: P | None,

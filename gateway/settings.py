@@ -32,6 +32,16 @@ def _bool(v: str) -> bool:
     return v.strip().lower() in {"1", "true", "yes", "on"}
 
 
+COUNT_MODES = ("auto", "exact")
+
+
+def _count_mode(v: str) -> str:
+    mode = v.strip().lower()
+    if mode not in COUNT_MODES:
+        raise ValueError(f"GATEWAY_COUNT must be one of {', '.join(COUNT_MODES)}, got {v!r}")
+    return mode
+
+
 def _list(v: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in v.split(",") if p.strip())
 
@@ -93,6 +103,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest path plus query string, in bytes (414 beyond)."),
     Setting("max_rows", "GATEWAY_MAX_ROWS", 1000, _int, "Largest `limit` a read may ask for."),
     Setting("default_limit", "GATEWAY_DEFAULT_LIMIT", 100, _int, "Rows per read when `limit` is absent."),
+    Setting("count", "GATEWAY_COUNT", "auto", _count_mode,
+            "X-Total-Count without `Prefer: count`: `auto` (exact when cheap, else the planner's estimate) "
+            "or `exact` (always count)."),
+    Setting("exact_count_limit", "GATEWAY_EXACT_COUNT_LIMIT", 10000, _int,
+            "`auto` counts exactly when the planner expects at most this many matching rows."),
     Setting("cors_origins", "GATEWAY_CORS_ORIGINS", ("*",), _list,
             "Allowed browser origins, comma-separated (* for any)."),
     Setting("reload_debounce_ms", "GATEWAY_RELOAD_DEBOUNCE_MS", 100, _int,
@@ -135,6 +150,8 @@ class Settings:
     max_target_bytes: int = 16384
     max_rows: int = 1000
     default_limit: int = 100
+    count: str = "auto"
+    exact_count_limit: int = 10000
     cors_origins: tuple[str, ...] = ("*",)
     reload_debounce_ms: int = 100
     graphql_max_depth: int = 10

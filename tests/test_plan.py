@@ -210,13 +210,27 @@ def test_embeds_and_rpc_have_no_default_limit() -> None:
     assert isinstance(call.shape, CallPlan) and call.shape.limit_value is None
 
 
-@pytest.mark.parametrize(("count", "total", "estimate"), [
-    (None, "auto", False), ("exact", "auto", False), ("planned", "none", True), ("estimated", "none", True),
+@pytest.mark.parametrize(("count", "settings", "total", "count_limit"), [
+    (None, Settings(), "estimated", 10000),
+    (None, Settings(exact_count_limit=50), "estimated", 50),
+    (None, Settings(count="exact"), "auto", None),
+    ("exact", Settings(), "auto", None),
+    ("planned", Settings(), "planned", None),
+    ("estimated", Settings(max_rows=500), "estimated", 500),
+    ("estimated", Settings(count="exact"), "estimated", 1000),
 ])
-def test_count_kinds_choose_how_the_total_is_found(count: Any, total: str, estimate: bool) -> None:
-    p = planned(read(count=count))
+def test_count_kinds_choose_how_the_total_is_found(count: Any, settings: Settings, total: str,
+                                                   count_limit: int | None) -> None:
+    p = planned(read(count=count), settings)
     assert isinstance(p.shape, ReadPlan)
-    assert (p.shape.total, p.shape.estimate) == (total, estimate)
+    assert p.shape.total == total
+    limit = p.shape.count_limit
+    assert (None if limit is None else p.params[limit.index]) == count_limit
+
+
+def test_a_read_that_wants_no_total_plans_none_whatever_the_count_setting() -> None:
+    p = planned(read(want_total=False), Settings(count="exact"))
+    assert isinstance(p.shape, ReadPlan) and (p.shape.total, p.shape.count_limit) == ("none", None)
 
 
 # --------------------------------------------------------------------------- relationships
