@@ -87,7 +87,15 @@ class EmbedPred:
     to_one: bool  # the embed's cardinality (informational)
 
 
-PredNode = Pred | BoolPred | EmbedPred
+@dataclass(frozen=True)
+class ExistsPred:
+    """EXISTS a related row (``join.target`` as ``join.target_alias``) matching ``where``."""
+
+    join: Join  # correlation with the parent row (target and target_alias set)
+    where: tuple[PredNode, ...]  # ANDed, on the related alias
+
+
+PredNode = Pred | BoolPred | EmbedPred | ExistsPred
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,7 @@ class Rel:
     limit: P | None = None  # None: no LIMIT
     offset: P | None = None  # None: no OFFSET
     source: Literal["table", "cte"] = "table"  # "cte": rows come from the write's RETURNING
+    distinct_on: tuple[ColExpr, ...] = ()  # DISTINCT ON (...): the first row per distinct value
 
 
 # "auto": exact, skipped when the page itself proves the total; "planned": the planner's estimate;
@@ -184,6 +193,7 @@ class WritePlan:
     returning: Rel | None = None  # shape of the returned rows (source="cte")
     single: bool = False  # the body is element 0
     count_inserted: bool = False  # report how many rows were inserted (upsert 201 vs 200)
+    operations: tuple[tuple[str, str], ...] = ()  # update: (column, inc|append|delete_key) on the current value
 
 
 @dataclass(frozen=True)

@@ -143,12 +143,20 @@ class WritePlanner(Planner):
         if generated:
             raise errors.validation_error(f"Column '{generated[0]}' is generated and cannot be written",
                                           code="428C9")
+        operations = tuple((c, op) for c, op in req.operations if c in columns)
+        for name, op in operations:
+            col = table.column_map[name]
+            fits = col.category in NUMERIC if op == "inc" else col.udt == "jsonb"
+            if not fits or col.is_array:
+                raise errors.validation_error(
+                    f"Column '{name}' is not {'numeric' if op == 'inc' else 'jsonb'}, so {op} cannot apply to it",
+                    code="42883")
         require_filter("UPDATE", table, req.where)  # after the body's own checks, which say more
         payload = self.param(jsonbody.dumps(row))
         where = tuple(self.condition(table, "t0", c, {}) for c in req.where)
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("update", table.schema, table.name, columns, payload, where,
-                         returning=returning, single=req.single)
+                         returning=returning, single=req.single, operations=operations)
 
     def delete(self, req: rq.Delete) -> WritePlan:
         table = self.table(req.target)
@@ -179,6 +187,7 @@ def require_filter(verb: str, table: Table, where: Sequence[rq.Condition]) -> No
     raise errors.unfiltered_write(verb, table.name, rest, graphql)
 
 
+NUMERIC = frozenset({"int", "bigint", "float", "numeric"})  # categories an increment applies to
 # text-like base types keep "" (insforge-behavior §7, last line); every other column drops it
 TEXT_LIKE = frozenset({"text", "varchar", "bpchar", "char", "citext", "name"})
 

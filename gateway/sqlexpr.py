@@ -29,6 +29,7 @@ from .plannodes import (
     BoolPred,
     ColExpr,
     EmbedPred,
+    ExistsPred,
     Join,
     OrderTerm,
     OutColumn,
@@ -135,6 +136,9 @@ OPERATORS: dict[str, Callable[[ColumnElement[Any], Any], ColumnElement[Any]]] = 
     "match": _binary("~"),
     "imatch": _binary("~*"),
     "isdistinct": lambda c, v: c.is_distinct_from(v),
+    "has_key": _binary("?"),
+    "has_any_keys": _binary("?|"),
+    "has_all_keys": _binary("?&"),
     "cs": _binary("@>"),
     "cd": _binary("<@"),
     "ov": _binary("&&"),
@@ -166,6 +170,13 @@ def predicate(node: PredNode, rel: Rel) -> ColumnElement[Any]:
         emb = next(o for o in rel.outputs if isinstance(o, OutEmbed) and o.alias == node.embed)
         exists = sa.exists(embed_exists(emb))
         return sa.not_(exists) if node.is_null else exists
+    if isinstance(node, ExistsPred):
+        j = node.join
+        assert j.target is not None and j.target_alias is not None
+        return sa.exists(sa.select(sa.literal_column("1")).select_from(
+            table(j.target[0], j.target[1], j.target_alias)).where(
+            *[ref(j.target_alias, c) == ref(j.parent, p) for p, c in j.pairs],
+            *[predicate(w, rel) for w in node.where]))
     expr = _pred(node)
     return sa.not_(expr) if node.negate else expr
 
@@ -235,6 +246,8 @@ def embed_exists(emb: OutEmbed) -> sa.Select[Any]:
 
 
 def _page(sel: sa.Select[Any], rel: Rel) -> sa.Select[Any]:
+    if rel.distinct_on:
+        sel = sel.ext(postgresql.distinct_on(*[col_expr(c) for c in rel.distinct_on]))
     if rel.order:
         sel = sel.order_by(*[order_by(t) for t in rel.order])
     if rel.limit is not None:

@@ -216,6 +216,7 @@ def test_identifiers_are_quoted_by_the_preparer() -> None:
     ("eq", "="), ("neq", "!="), ("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<="), ("like", "LIKE"),
     ("ilike", "ILIKE"), ("match", "~"), ("imatch", "~*"), ("isdistinct", "IS DISTINCT FROM"), ("cs", "@>"),
     ("cd", "<@"), ("ov", "&&"), ("sl", "<<"), ("sr", ">>"), ("nxr", "&<"), ("nxl", "&>"), ("adj", "-|-"),
+    ("has_key", "?"), ("has_any_keys", "?|"), ("has_all_keys", "?&"),
 ])
 def test_the_operator_table_maps_each_name_to_its_sql_operator(op: str, sql_op: str) -> None:
     assert op in OPERATORS
@@ -226,7 +227,7 @@ def test_the_operator_table_maps_each_name_to_its_sql_operator(op: str, sql_op: 
 
 def test_every_operator_of_the_table_is_covered() -> None:
     covered = {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch", "isdistinct", "cs", "cd",
-               "ov", "sl", "sr", "nxr", "nxl", "adj"}
+               "ov", "sl", "sr", "nxr", "nxl", "adj", "has_key", "has_any_keys", "has_all_keys"}
     assert set(OPERATORS) == covered
 
 
