@@ -26,6 +26,9 @@ delete may change (default: unlimited for admins, ``GATEWAY_GRAPHQL_MAX_AFFECTED
 else): more fails the whole operation and changes nothing. The ``*_by_pk`` and ``*_one`` fields
 answer the row, or null when none matched (or an ``on_conflict`` skipped it).
 
+One schema per role (``roles.build_schemas``): each shows only the tables, columns and functions
+that role holds privileges on, as pg_graphql does.
+
 Always present: ``admin { ... }`` on Query and ``migrate(version, name, sql)`` on
 Mutation, for admins (``admin.py``).
 
@@ -480,14 +483,21 @@ def _required(t: GraphQLInputType, required: bool) -> GraphQLInputType:
     return GraphQLNonNull(t) if required else t  # type: ignore[arg-type]
 
 
-def build_schema(catalog: Catalog, settings: Settings) -> CatalogSchema:
-    """The GraphQL schema (and its document cache) for one catalog snapshot.
+def build_schema(catalog: Catalog, settings: Settings, role: str | None = None) -> CatalogSchema:
+    """The GraphQL schema (and its document cache) for one catalog snapshot, as ``role`` sees it.
 
-    The schema is validated here, once, rather than by the first request that uses it.
-    Pure CPU work (about 0.3 s for 200 tables): a caller on the event loop may run it in
-    a thread.
+    With a role, only the tables, columns and functions it holds privileges on
+    (``Catalog.visible_to``); requests still plan against the whole snapshot, so a name the
+    role cannot see fails validation here and never reaches the planner. The schema is
+    validated here, once, rather than by the first request that uses it. Pure CPU work
+    (about 0.3 s for 200 tables): a caller on the event loop may run it in a thread.
     """
-    schema = _Builder(catalog, settings).build()
+    return build_shown(catalog, catalog.visible_to(role) if role else catalog, settings)
+
+
+def build_shown(catalog: Catalog, shown: Catalog, settings: Settings) -> CatalogSchema:
+    """The schema of ``shown`` (a role's view of ``catalog``), planning against ``catalog``."""
+    schema = _Builder(shown, settings).build()
     for problem in validate_schema(schema):  # a naming bug: the documents report it per request too
         log.error("generated GraphQL schema is invalid: %s", problem.message)
     return CatalogSchema(catalog, settings, schema, limits.Documents(schema, settings))
