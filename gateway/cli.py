@@ -233,7 +233,8 @@ def _token_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sub", required=True, help="the subject claim (a user id, usually a uuid)")
     p.add_argument("--email", help="the email claim")
     p.add_argument("--ttl", type=int, default=3600,
-                   help="seconds until the token expires (default 3600; 0 for no expiry)")
+                   help="seconds until the token expires (default 3600; 0 for no expiry, which the server "
+                        "refuses for users and admins unless GATEWAY_JWT_ALLOW_NO_EXP=true)")
     server_arguments(p)
 
 
