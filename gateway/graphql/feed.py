@@ -51,7 +51,7 @@ RESYNC = Change(("", ""), "RESYNC", {})  # the listener reconnected: changes may
 
 
 def slow_consumer() -> GatewayError:
-    return GatewayError(429, "SLOW_CONSUMER", "The subscription fell too far behind and was ended",
+    return GatewayError(503, "SERVICE_UNAVAILABLE", "Slow consumer: the subscription fell too far behind and was ended",
                         next_actions="Read events faster, narrow the filter, or subscribe again")
 
 
@@ -132,7 +132,7 @@ class Feed:
 
     def subscribe(self, tables: frozenset[tuple[str, str]]) -> Subscription:
         if self.count >= self.settings.graphql_max_subscriptions:
-            raise GatewayError(503, "TOO_MANY_SUBSCRIPTIONS",
+            raise GatewayError(503, "SERVICE_UNAVAILABLE",
                                f"This gateway process already serves {self.count} subscriptions",
                                next_actions="Retry later, or raise GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS")
         sub = Subscription(self, tables, self.settings.graphql_subscription_buffer)

@@ -3,7 +3,7 @@
 In:  the request's ``Accept`` and ``Content-Type`` headers.
 Out: ``negotiate(accept)`` -> ``Media``: the response content type and the status of a request
      error (a document that does not parse or validate, variables that do not coerce);
-     ``body_type(content_type)`` -> how a POST body is read, or None for an unsupported one.
+     ``body_type(content_type)`` -> how a POST body is read, or None for an unsupported one (400).
 
 As the GraphQL-over-HTTP specification (and its ``graphql-http`` audit) asks:
 

@@ -123,7 +123,7 @@ async def _publish(session: Any, tables: Iterable[tuple[str, str]]) -> None:
             async with gw.executor.transaction(ADMIN, RequestContext("POST", "/graphql")) as tx:
                 await tx.execute(PUBLISH, quoted)
         except GatewayError as exc:
-            raise GatewayError(403, "CHANGES_NOT_PUBLISHED", f"Changes of {schema}.{name} are not published",
+            raise GatewayError(403, "FORBIDDEN", f"Changes of {schema}.{name} are not published",
                                next_actions=f"The table's owner runs: SELECT system.publish_changes('{quoted}')",
                                details=exc.message) from None
         published.add((schema, name))

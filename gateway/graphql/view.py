@@ -12,7 +12,7 @@ Out: ``{"data": ..., "errors": [...]}``. Every error carries the REST error mode
 Statuses: 200 once the operation ran (field errors included); for a document that does
 not parse or validate or for bad variables, 400 — or 200 when the client accepts only
 ``application/json`` (``media.py`` negotiates the type); the credential's 401/403; 405 for a
-mutation sent with GET; 415 for a POST body that is neither JSON nor GraphQL.
+mutation sent with GET; 400 for a POST body that is neither JSON nor GraphQL.
 
 Operations the fast path does not answer run through ``execution.py`` (graphql-core, or
 Strawberry when the extensions module declares schema extensions); WebSocket is ``ws.py``.
@@ -169,8 +169,8 @@ async def read_params(request: Request, max_bytes: int) -> Params:
         return _params(dict(request.query_params), from_query=True)
     kind = body_type(request.headers.get("content-type"))
     if kind is None:
-        raise GatewayError(415, "UNSUPPORTED_MEDIA_TYPE", "Send the request as application/json",
-                           next_actions="Set Content-Type: application/json (or application/graphql)")
+        raise errors.invalid_query("Send the request as application/json (or application/graphql)",
+                                   hint="Set the Content-Type header")
     body = await read_body(request, max_bytes)
     if kind == "graphql":
         return Params(body.decode("utf-8", "replace"), None, None)

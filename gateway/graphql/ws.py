@@ -61,7 +61,7 @@ class Session:
         from .. import pipeline  # the pipeline imports the app's modules; keep this import lazy
 
         if self.identity is None:
-            raise GatewayError(401, "UNAUTHORIZED", "Send credentials in connection_init first")
+            raise GatewayError(401, "AUTH_INVALID_CREDENTIALS", "Send credentials in connection_init first")
         return await pipeline.run(self.gw, self.identity, request,
                                   RequestContext("POST", "/graphql", read_only=True))
 
