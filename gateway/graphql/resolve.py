@@ -23,8 +23,8 @@ the error response.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import json
 from decimal import Decimal
 from typing import Any
