@@ -205,6 +205,7 @@ async def test_an_admin_signs_in_browses_filters_edits_queries_migrates_and_sign
     await page.get_by_role("button", name="Apply").click()
     await expect(total).to_have_text("Rows 1-3 of 3")
     await page.get_by_role("button", name="Sort by views").click()  # ascending
+    await expect(page.locator('th[aria-sort="ascending"]')).to_have_text("views▲")
     await page.get_by_role("button", name="Sort by views").click()  # descending
     await expect(page.locator('th[aria-sort="descending"]')).to_have_text("views▼")
     views = await page.locator('table.records td[data-column="views"]').all_inner_texts()

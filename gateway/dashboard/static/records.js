@@ -129,7 +129,9 @@ export function render(container, rel) {
   function sortButton(c) {
     const on = st.order && st.order.column === c.name ? st.order.dir : null;
     return h("button.sort", {type: "button", "aria-label": `Sort by ${c.name}`, title: `Sort by ${c.name}`, onClick: () => {
-      st.order = on === null ? {column: c.name, dir: "asc"} : on === "asc" ? {column: c.name, dir: "desc"} : null;
+      // read the order at click time: a second click may come before the first one's page has drawn
+      const now = st.order && st.order.column === c.name ? st.order.dir : null;
+      st.order = now === null ? {column: c.name, dir: "asc"} : now === "asc" ? {column: c.name, dir: "desc"} : null;
       st.offset = 0;
       load();
     }}, h("span", c.name), h("span.arrow", {"aria-hidden": "true"}, on === "asc" ? "▲" : on === "desc" ? "▼" : ""));
