@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from . import bootstrap, errors, guard, keys, observe, openapi, reflect
+from . import bootstrap, errors, guard, keys, observe, openapi, pgversion, reflect
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
@@ -59,6 +59,7 @@ class Gateway:
     dsn: str
     reloads: int = 0  # catalog swaps since start
     graphql_schema: Any = None  # the GraphQL schema built from the current catalog
+    server: pgversion.ServerVersion | None = None  # the PostgreSQL served, read at start
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def _load(self, version: int) -> Catalog:
@@ -99,7 +100,15 @@ async def health(request: Request) -> Response:
     if gw is None or not gw.catalogs.ready:
         return JSONResponse({"status": "starting"}, 503)
     catalog = gw.catalogs.get()
-    return JSONResponse({"status": "ok", "catalogVersion": catalog.version, "tables": len(catalog.tables)})
+    return JSONResponse({"status": "ok", "catalogVersion": catalog.version, "tables": len(catalog.tables),
+                         **_server_fields(gw)})
+
+
+def _server_fields(gw: Gateway) -> dict[str, Any]:
+    """The PostgreSQL version, as /health and /ready report it."""
+    if gw.server is None:
+        return {}
+    return {"postgresVersion": gw.server.text, "postgresVersionNum": gw.server.num}
 
 
 async def ready(request: Request) -> Response:
@@ -113,7 +122,8 @@ async def ready(request: Request) -> Response:
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503,
                             headers={"Retry-After": "1"})
-    return JSONResponse({"status": "ok", "database": "ok", "catalogVersion": gw.catalogs.get().version})
+    return JSONResponse({"status": "ok", "database": "ok", "catalogVersion": gw.catalogs.get().version,
+                         **_server_fields(gw)})
 
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
@@ -151,9 +161,10 @@ def create_app(settings: Settings) -> Starlette:
         pool = await create_pool(dsn, settings)
         read_pool = await create_pool(settings.read_replica_url, settings) if settings.read_replica_url else None
         async with pool.acquire() as conn:
+            server = await pgversion.require_supported(conn)  # before any SQL that needs 14 or later
             await bootstrap.apply(conn)
         gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
-                     Authenticator(settings), pool, dsn)
+                     Authenticator(settings), pool, dsn, server=server)
         # listen before the first load, so DDL committed in between is not missed
         reloader = Reloader(dsn, gw.reload_catalog, settings.reload_debounce_ms)
         await reloader.start()

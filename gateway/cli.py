@@ -75,6 +75,18 @@ def banner(settings: Settings, database: str) -> str:
     ))
 
 
+def _require_supported_server(dsn: str) -> None:
+    """Exit with one line when DATABASE_URL's server is older than the gateway supports."""
+    import asyncio
+
+    from . import pgversion
+
+    try:
+        asyncio.run(pgversion.require_supported_url(dsn))
+    except pgversion.UnsupportedServer as exc:
+        raise SystemExit(f"gateway: {exc}") from exc
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -90,10 +102,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         if settings.database_url:
             database = "DATABASE_URL"
+            _require_supported_server(settings.database_url)
         else:
             from . import embedded as embedded_module
 
-            embedded = embedded_module.start(settings.data_dir)
+            try:
+                embedded = embedded_module.start(settings.data_dir)
+            except embedded_module.IncompatibleDataDir as exc:
+                raise SystemExit(f"gateway: {exc}") from exc
             settings = replace(settings, database_url=embedded.url)
             database = f"embedded PostgreSQL in {embedded.pgdata}"
         os.environ.update(worker_environment(settings))
