@@ -107,9 +107,10 @@ def check_data_dir_version(pgdata: Path, major: str) -> None:
     root = pgdata.parent
     raise IncompatibleDataDir(
         f"{pgdata} holds a PostgreSQL {found} cluster, but the embedded server is PostgreSQL {major}; "
-        f"it was left untouched. Either point GATEWAY_DATA_DIR at a new directory (and copy the data over: "
-        f"see \"Embedded data from PostgreSQL {found}\" in the README), or keep using this data with a "
-        f"PostgreSQL {found} server through DATABASE_URL. Do not delete {root} before its data is copied.")
+        f"it was left untouched. Copy its data into a PostgreSQL {major} cluster (README, \"Embedded data "
+        f"from an older PostgreSQL\": a dump with the old server, moved aside, then restored), or keep "
+        f"serving it with a PostgreSQL {found} server through DATABASE_URL. Do not delete {root}: "
+        f"its keys.json and this data are not copied anywhere else.")
 
 
 def socket_url(socket_dir: Path | str, port: int | None = None) -> str:

@@ -198,7 +198,7 @@ def test_a_data_directory_of_another_major_version_is_refused_untouched_with_wha
     message = str(caught.value)
     assert f"PostgreSQL {major} cluster" in message
     assert f"the embedded server is PostgreSQL {embedded.server_major()}" in message
-    assert "GATEWAY_DATA_DIR" in message and "DATABASE_URL" in message and "README" in message
+    assert "DATABASE_URL" in message and "README" in message and "Do not delete" in message
     assert _tree(pgdata) == before  # nothing deleted, nothing written, no server started
 
 
