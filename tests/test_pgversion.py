@@ -8,6 +8,7 @@ they must agree value for value, message for message. Objects live in schema ``p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -70,7 +71,7 @@ async def _verdicts(pg: asyncpg.Connection, table: str, check: bulk.InputCheck) 
         for statement in check.setup:
             await pg.execute(statement)
         for column, value, _ in CASES:
-            args = tuple(await pg.fetchrow(check.type_args, table, column) or ())
+            args = tuple(await pg.fetchrow(bulk.TYPE_ARGS.format(columns=check.type_args), table, [column]) or ())
             placeholders = ", ".join(f"${n}" for n in range(2, len(args) + 2))
             valid = await pg.fetchval(f"SELECT {check.valid.format(value='$1::text', args=placeholders)}",
                                       value, *args)
@@ -102,6 +103,20 @@ async def test_pg_input_is_valid_on_16_and_later_gives_the_same_verdicts_and_mes
     native = await _verdicts(pg, checks_table, bulk.INPUT_CHECKS[True])
     _agree(native)
     assert native == await _verdicts(pg, checks_table, bulk.INPUT_CHECKS[False])
+
+
+async def test_the_pre_16_first_pass_accepts_exactly_the_values_input_functions_accept(
+        pg: asyncpg.Connection, checks_table: str) -> None:
+    """The set-based pass that spares a valid file the per-value checks: True only when every value
+    parses, and a False leaves the upload's transaction usable."""
+    async with pg.transaction():
+        for column, value, message in CASES:
+            await pg.execute(f"CREATE TEMP TABLE {bulk.STAGING} (rn int, grp int, c0 text) ON COMMIT DROP")
+            await pg.execute(f"INSERT INTO {bulk.STAGING} VALUES (1, 0, $1), (2, 0, NULL)", value)
+            upload = SimpleNamespace(columns=(SimpleNamespace(name=column),))
+            assert await bulk._inputs_parse(pg, upload, checks_table) is (message is None), (column, value)
+            assert await pg.fetchval(f"SELECT count(*) FROM {bulk.STAGING}") == 2  # still usable
+            await pg.execute(f"DROP TABLE {bulk.STAGING}")
 
 
 async def test_the_fallback_function_is_gone_after_a_clean_check(pg: asyncpg.Connection) -> None:
