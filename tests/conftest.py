@@ -54,12 +54,16 @@ def _start_embedded(root: Path) -> Started:
 
 
 def _system_bindir() -> Path:
+    if shutil.which("pg_config") is None:
+        raise pytest.UsageError("TEST_POSTGRES=system: no pg_config on PATH (Debian: apt-get install postgresql-15)")
     return Path(subprocess.run(["pg_config", "--bindir"], check=True, capture_output=True,
                                text=True).stdout.strip())
 
 
 def _start_with_binaries(root: Path, bindir: Path) -> Started:
     """A cluster run by ``bindir``'s initdb and pg_ctl, as the postgres user when we are root."""
+    if not (bindir / "pg_ctl").is_file():
+        raise pytest.UsageError(f"{bindir} has no pg_ctl: the PostgreSQL server is not installed there")
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     pgdata = root / "pgdata"
     pgdata.mkdir(parents=True)
@@ -85,12 +89,15 @@ SERVERS: dict[str, Callable[[Path], Started]] = {
 
 def _start(choice: str, root: Path) -> Started:
     start = SERVERS.get(choice)
-    if start is not None:
-        return start(root)
-    if not (Path(choice) / "pg_ctl").is_file():
+    return start(root) if start is not None else _start_with_binaries(root, Path(choice))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A TEST_POSTGRES that names no server stops the session before any test runs."""
+    choice = os.environ.get("TEST_POSTGRES") or "embedded"
+    if choice not in SERVERS and not (Path(choice) / "initdb").is_file():
         raise pytest.UsageError(f"TEST_POSTGRES={choice!r}: expected one of {', '.join(SERVERS)} "
-                                "or a PostgreSQL bin directory holding pg_ctl")
-    return _start_with_binaries(root, Path(choice))
+                                "or a PostgreSQL bin directory holding initdb and pg_ctl")
 
 
 @pytest.fixture(scope="session")
