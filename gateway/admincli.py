@@ -106,16 +106,14 @@ def print_result(result: dict[str, Any]) -> None:
 
 @contextlib.asynccontextmanager
 async def connected(settings: Settings) -> AsyncIterator[Session]:
-    """A session on the database, with the bootstrap applied as ``gateway serve`` applies it."""
-    from . import bootstrap
+    """A session on the database through the login role, after the bootstrap, as ``gateway serve`` has."""
+    from . import login
     from .execute import Executor, create_pool
 
-    assert settings.database_url is not None
-    pool = await create_pool(settings.database_url, settings, min_size=1, max_size=1)
+    dsn = await login.prepare(settings)
+    pool = await create_pool(dsn, settings, min_size=1, max_size=1)
     try:
-        async with pool.acquire() as conn:
-            await bootstrap.apply(conn)
-        yield Session(settings, Executor(settings, pool))
+        yield Session(replace(settings, database_url=dsn), Executor(settings, pool))
     finally:
         await pool.close()
 
@@ -133,9 +131,11 @@ async def _main(work: Work, args: argparse.Namespace, settings: Settings) -> int
 
 def run(work: Work, args: argparse.Namespace) -> int:
     """Run ``work`` against the configured database, starting the embedded one when there is none."""
+    from .keys import ensure_keys
+
     try:
-        settings = settings_module.load()
-    except ValueError as exc:  # a malformed setting (GATEWAY_POOL_MAX=many)
+        settings = ensure_keys(settings_module.load())
+    except ValueError as exc:  # a malformed setting (GATEWAY_POOL_MAX=many), a damaged keys file
         raise SystemExit(f"gateway: {exc}") from exc
     embedded = None
     try:
@@ -185,8 +185,7 @@ async def _export(session: Session, args: argparse.Namespace) -> int:
     schema = session.settings.default_schema
     req = export.read_body(export_body(args), await session.catalog(), schema)
     out = sys.stdout.buffer  # the dump is UTF-8 whatever the locale says: import reads UTF-8
-    async with session.executor.transaction(ADMIN, context("export", read_only=True), USER_SQL_RULES,
-                                            as_owner=True) as tx:
+    async with session.executor.transaction(ADMIN, context("export", read_only=True), USER_SQL_RULES) as tx:
         meta = await export.describe(tx.conn, req, schema)
         total = await rows_to_export(tx.conn, meta, req.format, req.row_limit) if req.include_data else 0
         with progress_bar(total, "row", "export") as bar:
@@ -219,7 +218,7 @@ async def _import(session: Session, args: argparse.Namespace) -> int:
     from .admin.rawsql import USER_SQL_RULES
 
     parsed = importer.read_file(*read_input(args.file))
-    async with session.executor.transaction(ADMIN, context("import"), USER_SQL_RULES, as_owner=True) as tx:
+    async with session.executor.transaction(ADMIN, context("import"), USER_SQL_RULES) as tx:
         with progress_bar(len(parsed.statements), "stmt", "import") as bar:
             result = await importer.run(tx.conn, parsed, args.truncate, ADMIN, session.settings.default_schema,
                                         bar.update)

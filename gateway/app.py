@@ -2,9 +2,10 @@
 
 In:  ``Settings`` (``create_app``) or the environment (``create_app_from_env``, the
      uvicorn factory used by ``gateway serve``).
-Out: a Starlette app. Its lifespan opens the pool, applies the bootstrap SQL,
-     loads the catalog, starts the NOTIFY listener that keeps the catalog live,
-     and tears all of it down on shutdown.
+Out: a Starlette app. Its lifespan applies the bootstrap SQL as the ``DATABASE_URL`` role and
+     checks the login role (``login.prepare``), then opens the pool, loads the catalog and starts
+     the NOTIFY listener — all three through the login role, never the bootstrap role — and tears
+     all of it down on shutdown.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from . import bootstrap, errors, guard, keys, observe, openapi, pgversion, reflect
+from . import errors, guard, keys, login, observe, openapi, pgversion, reflect
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
@@ -154,15 +155,22 @@ def create_app(settings: Settings) -> Starlette:
     settings = keys.ensure_keys(settings)
     if not settings.database_url:
         raise ValueError("DATABASE_URL is not set; `gateway serve` starts an embedded PostgreSQL for you")
-    dsn = settings.database_url
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        dsn = await login.prepare(settings)  # the bootstrap role's last use: from here on, the login role
         pool = await create_pool(dsn, settings)
-        read_pool = await create_pool(settings.read_replica_url, settings) if settings.read_replica_url else None
-        async with pool.acquire() as conn:
-            server = await pgversion.require_supported(conn)  # before any SQL that needs 14 or later
-            await bootstrap.apply(conn)
+        try:
+            async with pool.acquire() as conn:
+                server = await pgversion.require_supported(conn)
+        except pgversion.UnsupportedServer:
+            await pool.close()
+            raise
+        replica = login.replica_url(settings)
+        read_pool = await create_pool(replica, settings) if replica else None
+        if read_pool is not None:
+            async with read_pool.acquire() as conn:
+                await login.check(conn)
         gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
                      Authenticator(settings), pool, dsn, server=server)
         # listen before the first load, so DDL committed in between is not missed

@@ -31,7 +31,8 @@ GRAPHQL_PATH = "/graphql"
 
 # Settings that ``serve`` resolves and hands to its uvicorn workers through the environment:
 # the workers build their Settings with settings.load() and must see the same database and keys.
-WORKER_ENV_FIELDS = ("database_url", "jwt_secret", "api_key", "data_dir", "host", "port", "workers")
+WORKER_ENV_FIELDS = ("database_url", "jwt_secret", "api_key", "authenticator_password", "data_dir", "host", "port",
+                     "workers")
 
 
 @dataclass(frozen=True)

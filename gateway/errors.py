@@ -25,7 +25,8 @@ first rule whose prefix matches wins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -128,6 +129,36 @@ _POSTGREST_ADVICE = {
     "PGRST105": "Filter on every primary key column with eq",
     "PGRST101": "Use GET, HEAD or POST",
 }
+
+
+# PostgreSQL's "permission denied for <kind> <name>" (42501); RLS refusals say something else
+_DENIED = re.compile(r"permission denied for (table|view|materialized view|sequence|schema|function) (\S+)")
+_GRANT_ON = {"table": "", "view": "", "materialized view": "", "sequence": "SEQUENCE ", "schema": "SCHEMA ",
+             "function": "FUNCTION "}
+
+
+def grant_advice(err: GatewayError, role: str, privilege: str, schema: str) -> GatewayError:
+    """``err`` with nextActions naming the GRANT that would open what a missing privilege closed.
+
+    ``privilege`` is what the request needed of a table (SELECT, INSERT, UPDATE, DELETE); a schema
+    needs USAGE, a sequence USAGE and a function EXECUTE. Errors that are not such a refusal (an
+    RLS policy's, say) come back unchanged.
+    """
+    found = _DENIED.search(err.message) if err.code == "42501" else None
+    if found is None:
+        return err
+    kind, name = found.groups()
+    if kind == "schema":
+        target, privilege = f"SCHEMA {_ident(name)}", "USAGE"
+    else:
+        target = f"{_GRANT_ON[kind]}{_ident(schema)}.{_ident(name)}"
+        privilege = {"sequence": "USAGE", "function": "EXECUTE"}.get(kind, privilege)
+    return replace(err, next_actions=f"The {role} role lacks {privilege} on {name}; an admin can open it with: "
+                                     f"GRANT {privilege} ON {target} TO {role};")
+
+
+def _ident(name: str) -> str:
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
 def forbidden(message: str = "Admin access required") -> GatewayError:

@@ -17,7 +17,7 @@ The function (schema/50_run.sql) sets the role and the request settings with
 statement with ``EXECUTE ... USING``, so the values stay bound. The statement's implicit
 transaction is the request's transaction; ``statement_timeout`` comes from the connection.
 
-``transaction`` — for everything else (and for admin work and GraphQL operations):
+``transaction`` — for everything else (admin work, as ``project_admin``, and GraphQL operations):
 
   round trip 1  BEGIN ISOLATION LEVEL READ COMMITTED [READ ONLY];
                 SELECT set_config('role', …, true), set_config('request.jwt.claims', …, true),
@@ -35,6 +35,11 @@ The simple protocol cannot bind parameters, so those values are written as E'' l
 (``_literal``), which PostgreSQL reads the same whatever ``standard_conforming_strings``
 says; they are the gateway's own values (the verified claims re-encoded by orjson, a role
 from a fixed set, the method and the path), never SQL text from the caller.
+
+Every connection logs in as the login role (``login.py``): not a superuser, NOINHERIT, granted
+only the three request roles. Nothing here ever runs as the login role itself — every
+transaction switches to the caller's role first — and SQL that resets the role lands on a role
+with no privileges of its own, so PostgreSQL refuses what the caller's role may not do.
 
 The pool's release hook does nothing for an idle connection (asyncpg's default
 would send ``RESET ALL`` etc. — a fourth round trip); request settings are all
@@ -90,16 +95,11 @@ def _literal(value: str) -> str:
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def setup_sql(identity: Identity, ctx: RequestContext, statement_timeout_ms: int,
-              as_owner: bool = False) -> str:
-    """The round-trip-1 script: BEGIN plus every transaction-local setting.
-
-    ``as_owner`` keeps the login role (admin work that must reach system tables);
-    otherwise the role switches to ``identity.role``.
-    """
+def setup_sql(identity: Identity, ctx: RequestContext, statement_timeout_ms: int) -> str:
+    """The round-trip-1 script: BEGIN plus every transaction-local setting, the role first."""
     _check_role(identity)
     mode = " READ ONLY" if ctx.read_only else ""
-    pairs: list[tuple[str, str]] = [] if as_owner else [("role", identity.role)]
+    pairs: list[tuple[str, str]] = [("role", identity.role)]
     pairs += [*request_settings(identity, ctx), ("statement_timeout", str(int(statement_timeout_ms)))]
     sets = ", ".join(f"set_config({_literal(name)}, {_literal(value)}, true)" for name, value in pairs)
     return f"BEGIN ISOLATION LEVEL READ COMMITTED{mode}; SELECT {sets}"
@@ -197,17 +197,16 @@ class Executor:
     @contextlib.asynccontextmanager
     async def transaction(self, identity: Identity, ctx: RequestContext,
                           rules: tuple[SqlstateRule, ...] = errors.SQLSTATE_RULES,
-                          *, as_owner: bool = False) -> AsyncIterator[Transaction]:
-        """A transaction running as ``identity``; commits on normal exit, rolls back on error.
+                          ) -> AsyncIterator[Transaction]:
+        """A transaction running as ``identity``'s role; commits on normal exit, rolls back on error.
 
         Call ``tx.rollback_on_exit()`` to discard the work while still returning normally
-        (single-object failures, ``tx=rollback``). ``as_owner=True`` keeps the login role
-        (for admin work on system tables); the claims are still set.
+        (single-object failures, ``tx=rollback``).
         """
         async with self._connection(ctx.read_only) as conn:
             tx = Transaction(conn, identity, rules, ctx.search_path)
             try:
-                await conn.execute(setup_sql(identity, ctx, self.settings.statement_timeout_ms, as_owner))
+                await conn.execute(setup_sql(identity, ctx, self.settings.statement_timeout_ms))
             except Exception as exc:
                 await _safe_rollback(conn)
                 raise translate(exc, identity, rules) from exc

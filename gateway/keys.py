@@ -1,7 +1,9 @@
-"""The gateway's secrets: the JWT signing secret and the admin API key.
+"""The gateway's secrets: the JWT signing secret, the admin API key and the login role's password.
 
-In:  ``Settings`` (``jwt_secret`` / ``api_key`` from the environment, ``data_dir``).
-Out: ``Settings`` with both set. What the environment leaves unset is read from
+In:  ``Settings`` (``jwt_secret`` / ``api_key`` / ``authenticator_password`` from the environment,
+     ``data_dir``).
+Out: ``Settings`` with all three set (the password only when the gateway manages its login role,
+     i.e. ``authenticator_url`` is unset). What the environment leaves unset is read from
      ``<data_dir>/keys.json``, or generated once and written there (mode 0600), so a restart,
      the CLI's ``token`` command and every worker process agree on the same keys.
 """
@@ -16,6 +18,7 @@ import secrets
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .settings import Settings
 
@@ -32,10 +35,15 @@ def generate_api_key() -> str:
     return "ik_" + secrets.token_hex(32)
 
 
+def generate_password() -> str:
+    return secrets.token_urlsafe(32)  # 43 URL-safe characters: nothing to escape in a URL
+
+
 # field -> (generator, check for a stored value). A stored value that fails its check is replaced.
 GENERATED = {
     "jwt_secret": (generate_jwt_secret, lambda v: isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH),
     "api_key": (generate_api_key, lambda v: isinstance(v, str) and bool(API_KEY_PATTERN.match(v))),
+    "authenticator_password": (generate_password, lambda v: isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH),
 }
 
 
@@ -97,15 +105,21 @@ def _stored_keys(path: Path) -> dict[str, str]:
     return _read(path)  # a concurrent first start wrote the file: use its keys
 
 
+def _needed(settings: Settings) -> list[str]:
+    """The secrets neither the environment nor the caller gave."""
+    needed = [f for f in ("jwt_secret", "api_key") if getattr(settings, f) is None]
+    if settings.authenticator_url is None and settings.authenticator_password is None:
+        needed.append("authenticator_password")
+    return needed
+
+
 def ensure_keys(settings: Settings) -> Settings:
-    """``settings`` with ``jwt_secret`` and ``api_key`` set (environment first, then the data dir)."""
+    """``settings`` with every secret it needs set (environment first, then the data dir)."""
     if settings.jwt_secret is not None and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
-    if settings.jwt_secret is not None and settings.api_key is not None:
+    needed = _needed(settings)
+    if not needed:
         return settings
     stored = _stored_keys(keys_path(settings))
-    return replace(
-        settings,
-        jwt_secret=settings.jwt_secret if settings.jwt_secret is not None else stored["jwt_secret"],
-        api_key=settings.api_key if settings.api_key is not None else stored["api_key"],
-    )
+    found: dict[str, Any] = {field: stored[field] for field in needed}
+    return replace(settings, **found)

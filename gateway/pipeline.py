@@ -49,14 +49,23 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     catalog = gw.catalogs.get()
     prepared = prepare(req, catalog, gw.settings)  # planning errors never take a connection
     planned = prepared.planned
-    path = search_path(_schema(planned.shape))
+    schema = _schema(planned.shape)
+    path = search_path(schema)
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
-    if one_round_trip(req, planned.shape):
-        run_sql, params = prepared.for_run
-        return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
-    async with gw.executor.transaction(identity, ctx) as tx:
-        return await _execute(tx, planned, prepared.statement, req, gw.settings)
+    try:
+        if one_round_trip(req, planned.shape):
+            run_sql, params = prepared.for_run
+            return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
+        async with gw.executor.transaction(identity, ctx) as tx:
+            return await _execute(tx, planned, prepared.statement, req, gw.settings)
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
+
+
+# the table privilege each kind of request needs (a Call's function needs EXECUTE: grant_advice)
+PRIVILEGES: dict[type, str] = {rq.Read: "SELECT", rq.Insert: "INSERT", rq.Update: "UPDATE", rq.Delete: "DELETE",
+                               rq.Call: "EXECUTE"}
 
 
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:

@@ -47,7 +47,14 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "DATABASE_URL", None, _str,
-            "PostgreSQL URL (postgresql://user:pass@host/db). Unset: an embedded PostgreSQL in the data dir."),
+            "PostgreSQL URL (postgresql://user:pass@host/db) of the role that applies the bootstrap (a superuser, "
+            "or an owner that may create roles); requests never use it. Unset: an embedded PostgreSQL."),
+    Setting("authenticator_url", "GATEWAY_AUTHENTICATOR_URL", None, _str,
+            "URL requests log in with: a non-superuser NOINHERIT role granted only anon, authenticated and "
+            "project_admin. Unset: gateway_authenticator on DATABASE_URL's server, created by the gateway."),
+    Setting("authenticator_password", "GATEWAY_AUTHENTICATOR_PASSWORD", None, _str,
+            "Password of gateway_authenticator (replicas must share it). Unset: generated once and kept in "
+            "the data dir."),
     Setting("read_replica_url", "READ_REPLICA_URL", None, _str,
             "Optional PostgreSQL URL for GET/HEAD requests (a streaming replica)."),
     Setting("data_dir", "GATEWAY_DATA_DIR", "./.gateway", _str,
@@ -98,6 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    authenticator_url: str | None = None
+    authenticator_password: str | None = None
     read_replica_url: str | None = None
     data_dir: str = "./.gateway"
     host: str = "127.0.0.1"

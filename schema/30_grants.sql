@@ -3,12 +3,18 @@
 --   schema public    USAGE for the three roles, CREATE for project_admin (migrations run as it)
 --   schema auth      USAGE for the three roles (the helpers), EXECUTE on auth.jwt/uid/role/email
 --   existing public  project_admin ALL on tables, sequences and routines
---   new in public    (default privileges, for objects made by the login role or by project_admin)
---                    tables: authenticated SELECT/INSERT/UPDATE/DELETE, anon SELECT, project_admin ALL
---                    sequences: authenticated USAGE/SELECT, project_admin ALL
---                    routines: EXECUTE for the three roles
---   auth.users, system.*   nothing for the three roles: raw SQL in strict mode runs as
---                    project_admin, and these grants are the second wall behind the SQL guard.
+--   new in public    default privileges for what project_admin creates (migrations, raw SQL and
+--                    imports run as it): tables authenticated SELECT/INSERT/UPDATE/DELETE and
+--                    anon SELECT; sequences authenticated USAGE/SELECT; routines EXECUTE for the
+--                    three roles. What any other role creates (psql, another tool) gets nothing
+--                    for anon and authenticated until someone grants it; project_admin gets ALL
+--                    on what the bootstrap role creates, so admins still see and export it.
+--   auth.users, system.custom_migrations
+--                    project_admin SELECT and INSERT only (the spec's relaxed mode: read and
+--                    insert), anon and authenticated nothing. PostgreSQL itself refuses every
+--                    UPDATE, DELETE, TRUNCATE or DDL there, whatever SQL text reaches it.
+--   schema public    no CREATE for PUBLIC (PostgreSQL 15's default, applied to 14 as well), so a
+--                    request that RESETs its role to the login role can create nothing.
 --
 -- Every step checks first and grants only what is missing, so a start against a database that
 -- is already set up changes nothing in the catalog (no invalidations, no reload notifications).
@@ -98,8 +104,9 @@ BEGIN
 END
 $existing$;
 
--- Default privileges for objects created later in public, one row per (type, grantee, privilege),
--- for both creators: the login role (relaxed raw SQL, imports) and project_admin (migrations).
+-- Default privileges for objects created later in public, one row per (type, grantee, privilege):
+-- everything for objects project_admin creates; for objects the bootstrap role creates, only
+-- project_admin's rows (nobody publishes a table to the API by creating it with psql).
 DO $defaults$
 DECLARE
   missing record;
@@ -130,6 +137,7 @@ BEGIN
       ('f', 'ROUTINES',  'project_admin', 'EXECUTE')
     ) AS w(objtype, keyword, grantee, privilege)
     WHERE w.grantee <> o.owner  -- an owner already holds everything on what it creates
+      AND (o.owner = 'project_admin' OR w.grantee = 'project_admin')
       AND NOT EXISTS (
         SELECT 1
         FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a
@@ -146,8 +154,41 @@ BEGIN
 END
 $defaults$;
 
--- Nothing for the three roles on the gateway's private tables and schema. The checks count
--- grants to PUBLIC too, since every role holds those; column grants count as well.
+-- Default privileges an earlier bootstrap gave anon and authenticated on what the bootstrap
+-- role creates in public: taken back, so tables made with psql stay private until granted.
+DO $legacy_defaults$
+DECLARE
+  found record;
+BEGIN
+  FOR found IN
+    SELECT DISTINCT CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'
+                                         WHEN 'f' THEN 'ROUTINES' END AS keyword,
+           g.rolname AS grantee
+    FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a, pg_catalog.pg_roles g
+    WHERE d.defaclrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+      AND current_user <> 'project_admin'
+      AND d.defaclnamespace = 'public'::regnamespace
+      AND d.defaclobjtype IN ('r', 'S', 'f')
+      AND g.oid = a.grantee AND g.rolname IN ('anon', 'authenticated')
+  LOOP
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public REVOKE ALL ON %s FROM %I',
+                   current_user, found.keyword, found.grantee);
+  END LOOP;
+END
+$legacy_defaults$;
+
+-- No CREATE on public for PUBLIC (PostgreSQL 15+ ships it so; 14 granted it to everyone).
+DO $public_create$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+             WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE') THEN
+    REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+  END IF;
+END
+$public_create$;
+
+-- The gateway's private tables: project_admin SELECT and INSERT, nobody else anything. The checks
+-- count grants to PUBLIC too, since every role holds those; column grants count as well.
 DO $private$
 DECLARE
   spec record;
@@ -156,18 +197,25 @@ BEGIN
     SELECT t.name
     FROM (VALUES ('auth.users'), ('system.custom_migrations')) AS t(name)
     WHERE EXISTS (
-      SELECT 1 FROM (VALUES ('anon'), ('authenticated'), ('project_admin')) AS r(role)
+      SELECT 1 FROM (VALUES ('anon'), ('authenticated')) AS r(role)
       WHERE pg_catalog.has_any_column_privilege(r.role, t.name, 'SELECT, INSERT, UPDATE, REFERENCES')
          OR pg_catalog.has_table_privilege(r.role, t.name, 'DELETE, TRUNCATE, TRIGGER'))
+       OR pg_catalog.has_any_column_privilege('project_admin', t.name, 'UPDATE, REFERENCES')
+       OR pg_catalog.has_table_privilege('project_admin', t.name, 'DELETE, TRUNCATE, TRIGGER')
+       OR NOT pg_catalog.has_table_privilege('project_admin', t.name, 'SELECT')
+       OR NOT pg_catalog.has_table_privilege('project_admin', t.name, 'INSERT')
   LOOP
     EXECUTE format('REVOKE ALL ON TABLE %s FROM PUBLIC, anon, authenticated, project_admin', spec.name);
+    EXECUTE format('GRANT SELECT, INSERT ON TABLE %s TO project_admin', spec.name);
   END LOOP;
 
   IF EXISTS (
-    SELECT 1 FROM (VALUES ('anon'), ('authenticated'), ('project_admin')) AS r(role)
+    SELECT 1 FROM (VALUES ('anon'), ('authenticated')) AS r(role)
     WHERE pg_catalog.has_schema_privilege(r.role, 'system', 'USAGE, CREATE')
-  ) THEN
+  ) OR pg_catalog.has_schema_privilege('project_admin', 'system', 'CREATE')
+    OR NOT pg_catalog.has_schema_privilege('project_admin', 'system', 'USAGE') THEN
     REVOKE ALL ON SCHEMA system FROM PUBLIC, anon, authenticated, project_admin;
+    GRANT USAGE ON SCHEMA system TO project_admin;
   END IF;
 END
 $private$;

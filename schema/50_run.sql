@@ -5,7 +5,7 @@
 -- the gateway's own statement with EXECUTE ... USING, so every value stays a bound parameter
 -- (the statement refers to them as $1[1], $1[2], ...). It is not SECURITY DEFINER: it runs as the
 -- gateway's login role, and after the role switch the statement is planned and checked as the
--- caller, RLS included. Only the login role may call it. The executor sends every request that
+-- caller, RLS included. Only the login role may call it (EXECUTE, and USAGE on schema system). The executor sends every request that
 -- needs no rollback after the fact through it; the others keep BEGIN ... COMMIT.
 
 CREATE OR REPLACE FUNCTION system.gateway_run(
@@ -35,3 +35,21 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION system.gateway_run(text, text[], boolean, text, text[]) FROM PUBLIC;
+
+DO $run_grants$
+DECLARE
+  login text := nullif(pg_catalog.current_setting('gateway.authenticator', true), '');
+BEGIN
+  IF login IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = login) THEN
+    RETURN;
+  END IF;
+  IF NOT pg_catalog.has_function_privilege(login, 'system.gateway_run(text, text[], boolean, text, text[])',
+                                           'EXECUTE') THEN
+    EXECUTE format('GRANT EXECUTE ON FUNCTION system.gateway_run(text, text[], boolean, text, text[]) TO %I',
+                   login);
+  END IF;
+  IF NOT pg_catalog.has_schema_privilege(login, 'system', 'USAGE') THEN
+    EXECUTE format('GRANT USAGE ON SCHEMA system TO %I', login);
+  END IF;
+END
+$run_grants$;

@@ -26,6 +26,8 @@ from gateway.settings import Settings
 
 JWT_SECRET = "test-secret-" + "s" * 40
 API_KEY = "ik_" + "0123456789abcdef" * 4
+# the login role's password: one for the whole session, since the role is cluster-wide
+AUTHENTICATOR_PASSWORD = "test-login-" + "p" * 40
 
 
 @dataclass
@@ -55,8 +57,9 @@ class Running:
 
 
 def settings_for(pg_url: str, schemas: tuple[str, ...] = ("public",), **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"authenticator_password": AUTHENTICATOR_PASSWORD, **overrides}
     return Settings(database_url=pg_url, jwt_secret=JWT_SECRET, api_key=API_KEY, schemas=schemas,
-                    data_dir="/nonexistent-not-used", **overrides)
+                    data_dir="/nonexistent-not-used", **values)
 
 
 @contextlib.asynccontextmanager

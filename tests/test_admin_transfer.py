@@ -16,8 +16,10 @@ from test_admin_api import ADMIN, Api, admin_app
 
 from gateway import pgversion
 
+# made as project_admin, as a migration makes them: export, import and truncate need ownership
 SCHEMA_SQL = r'''
 DROP TABLE IF EXISTS adx_child, adx_parent CASCADE;
+SET ROLE project_admin;
 DROP TYPE IF EXISTS adx_mood;
 CREATE TYPE adx_mood AS ENUM ('happy', 'it''s sad');
 CREATE TABLE adx_parent (
@@ -39,6 +41,7 @@ INSERT INTO adx_parent (name, mood, tags, doc, at, day, blob, price, f, "Weird "
   ('c', 'happy', '{}', '[]', '-infinity', '0001-01-01', '', 0, 'NaN', '');
 INSERT INTO adx_child (parent_id, body) SELECT 1 + g % 3, 'row ' || g FROM generate_series(1, 2500) g;
 UPDATE adx_child SET sibling = id + 1 WHERE id < 2500;
+RESET ROLE;
 '''
 
 STRUCTURE_SQL = """
@@ -121,8 +124,11 @@ async def test_export_drop_import_restores_every_row_and_the_structure(api: Api,
 
 async def test_importing_over_existing_tables_with_truncate_restores_the_export(api: Api, pg: Any) -> None:
     await pg.execute(SCHEMA_SQL)
+    await api.gateway.reload_catalog()
     before = await snapshot(pg)
-    content = (await api.post("/advance/export", {"tables": ["adx_parent", "adx_child"]})).json()["content"]
+    exported = await api.post("/advance/export", {"tables": ["adx_parent", "adx_child"]})
+    assert exported.status_code == 200, exported.text
+    content = exported.json()["content"]
     await pg.execute("UPDATE adx_child SET sibling = NULL, body = 'changed' WHERE id < 5; "
                      "INSERT INTO adx_parent (name) VALUES ('extra')")
     imported = await import_sql(api, content, truncate=True)

@@ -25,8 +25,10 @@ from support import API_KEY, running_app
 from gateway import cli, settings
 from gateway.admin import sqlguard
 
+# made as project_admin, as a migration makes them: an import over them needs ownership
 TABLES_SQL = r"""
 DROP TABLE IF EXISTS acli_child, acli_parent CASCADE;
+SET ROLE project_admin;
 CREATE TABLE acli_parent (id serial PRIMARY KEY, name text NOT NULL UNIQUE, tags text[], doc jsonb,
                           at timestamptz, price numeric(10,2) CHECK (price >= 0));
 CREATE TABLE acli_child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -37,6 +39,7 @@ INSERT INTO acli_parent (name, tags, doc, at, price)
          '2024-01-01'::timestamptz + g * interval '1 hour', g / 3.0 FROM generate_series(1, 30) g;
 INSERT INTO acli_parent (name, tags, doc) VALUES (E'quote '' and\nnewline \u00fc ;', '{}', 'null');
 INSERT INTO acli_child (parent_id, body) SELECT 1 + g % 31, 'row ' || g FROM generate_series(1, 1200) g;
+RESET ROLE;
 """
 ROWS = 31 + 1200
 BULK_SQL = """

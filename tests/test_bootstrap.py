@@ -104,7 +104,7 @@ async def test_the_request_roles_exist_without_login(pg: asyncpg.Connection, rol
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_the_login_role_is_a_member_of_each_request_role(pg: asyncpg.Connection, role: str) -> None:
+async def test_the_bootstrap_role_is_a_member_of_each_request_role(pg: asyncpg.Connection, role: str) -> None:
     member = await pg.fetchval("""
         SELECT EXISTS (SELECT 1 FROM pg_auth_members
                        WHERE roleid = $1::regrole AND member = current_user::regrole)""", role)
@@ -163,11 +163,46 @@ async def test_the_auth_helpers_are_stable(pg: asyncpg.Connection, function: str
     "SELECT count(*) FROM system.custom_migrations",
     "INSERT INTO system.custom_migrations VALUES ('1', 'x', '{}')",
 ])
-@pytest.mark.parametrize("role", ROLES)
-async def test_request_roles_cannot_touch_the_private_tables(pg: asyncpg.Connection, role: str,
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+async def test_callers_roles_cannot_touch_the_private_tables(pg: asyncpg.Connection, role: str,
                                                              statement: str) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await _as_role(pg, role, '{"role": "x"}', statement)
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE auth.users SET email = NULL",
+    "DELETE FROM auth.users",
+    "TRUNCATE auth.users",
+    "ALTER TABLE auth.users ADD COLUMN x int",
+    "UPDATE system.custom_migrations SET name = 'x'",
+    "DELETE FROM system.custom_migrations",
+    "TRUNCATE system.custom_migrations",
+    "DROP TABLE system.custom_migrations",
+    "CREATE TABLE system.intruder (id int)",
+    "CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid'",
+])
+async def test_project_admin_cannot_change_or_remove_anything_in_auth_or_system(pg: asyncpg.Connection,
+                                                                                statement: str) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await _as_role(pg, "project_admin", '{"role": "project_admin"}', statement)
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT count(*) FROM auth.users",
+    "INSERT INTO auth.users (email) VALUES ('read-insert@example.com') RETURNING 1",
+    "SELECT count(*) FROM system.custom_migrations",
+    "INSERT INTO system.custom_migrations VALUES ('9' || repeat('0', 60), 'x', '{}') RETURNING 1",
+])
+async def test_project_admin_may_read_and_insert_into_auth_users_and_the_migrations(pg: asyncpg.Connection,
+                                                                                   statement: str) -> None:
+    tx = pg.transaction()
+    await tx.start()
+    try:
+        await pg.execute("SET LOCAL ROLE project_admin")
+        assert await pg.fetchval(statement) is not None
+    finally:
+        await tx.rollback()
 
 
 async def test_anon_cannot_read_auth_users(pg: asyncpg.Connection) -> None:
@@ -178,9 +213,10 @@ async def test_anon_cannot_read_auth_users(pg: asyncpg.Connection) -> None:
 async def test_a_grant_to_public_on_auth_users_is_revoked_by_the_next_bootstrap(pg: asyncpg.Connection) -> None:
     await pg.execute("GRANT SELECT ON auth.users TO PUBLIC; GRANT UPDATE (email) ON auth.users TO anon")
     await bootstrap.apply(pg)
-    for role in ROLES:
+    for role in ("anon", "authenticated"):
         assert not await pg.fetchval(
             "SELECT has_any_column_privilege($1, 'auth.users', 'SELECT, INSERT, UPDATE, REFERENCES')", role)
+    assert await _table_privileges(pg, "project_admin", "auth.users") == {"SELECT", "INSERT"}
 
 
 async def test_auth_users_has_the_expected_columns(pg: asyncpg.Connection) -> None:
@@ -216,10 +252,15 @@ async def test_migration_versions_must_be_1_to_64_digits(pg: asyncpg.Connection,
 
 # --- privileges on public objects ----------------------------------------------------------------
 
+# role -> privileges on a table created later, by creator: what project_admin creates (through the
+# API) is published with the API's defaults; what the bootstrap role creates (psql) is not.
 EXPECTED_TABLE_PRIVILEGES = {
-    "anon": {"SELECT"},
-    "authenticated": {"SELECT", "INSERT", "UPDATE", "DELETE"},
-    "project_admin": set(TABLE_PRIVILEGES),
+    "project_admin": {
+        "anon": {"SELECT"},
+        "authenticated": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+        "project_admin": set(TABLE_PRIVILEGES),
+    },
+    "bootstrap role": {"anon": set(), "authenticated": set(), "project_admin": set(TABLE_PRIVILEGES)},
 }
 
 
@@ -234,7 +275,7 @@ async def later_table(pg: asyncpg.Connection, request: pytest.FixtureRequest) ->
     name = _name("later")
     creator = request.param
     async with pg.transaction():
-        if creator != "login role":
+        if creator != "bootstrap role":
             await pg.execute(f"SET LOCAL ROLE {creator}")
         await pg.execute(f"CREATE TABLE public.{name} (id serial PRIMARY KEY, note text)")
         await pg.execute(f"CREATE FUNCTION public.{name}_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
@@ -244,16 +285,17 @@ async def later_table(pg: asyncpg.Connection, request: pytest.FixtureRequest) ->
         await pg.execute(f"DROP TABLE public.{name}; DROP FUNCTION public.{name}_fn()")
 
 
-@pytest.mark.parametrize("later_table", ["login role", "project_admin"], indirect=True)
+@pytest.mark.parametrize("later_table", ["bootstrap role", "project_admin"], indirect=True)
 @pytest.mark.parametrize("role", ROLES)
-async def test_a_table_created_later_gets_default_grants(pg: asyncpg.Connection, later_table: str,
-                                                         role: str) -> None:
-    assert await _table_privileges(pg, role, f"public.{later_table}") == EXPECTED_TABLE_PRIVILEGES[role]
+async def test_a_table_created_later_gets_grants_only_when_project_admin_created_it(
+        pg: asyncpg.Connection, later_table: str, role: str, request: pytest.FixtureRequest) -> None:
+    creator = request.node.callspec.params["later_table"]
+    assert await _table_privileges(pg, role, f"public.{later_table}") == EXPECTED_TABLE_PRIVILEGES[creator][role]
     assert await pg.fetchval("SELECT has_function_privilege($1, $2, 'EXECUTE')", role,
                              f"public.{later_table}_fn()")
 
 
-@pytest.mark.parametrize("later_table", ["login role", "project_admin"], indirect=True)
+@pytest.mark.parametrize("later_table", ["project_admin"], indirect=True)
 @pytest.mark.parametrize(("role", "may_use"), [("anon", False), ("authenticated", True),
                                                ("project_admin", True)])
 async def test_a_sequence_created_later_is_usable_by_writers(pg: asyncpg.Connection, later_table: str,
@@ -262,7 +304,7 @@ async def test_a_sequence_created_later_is_usable_by_writers(pg: asyncpg.Connect
     assert await pg.fetchval("SELECT has_sequence_privilege($1, $2, 'USAGE')", role, sequence) is may_use
 
 
-@pytest.mark.parametrize("later_table", ["login role"], indirect=True)
+@pytest.mark.parametrize("later_table", ["project_admin"], indirect=True)
 async def test_an_authenticated_insert_works_on_a_table_created_later(pg: asyncpg.Connection,
                                                                       later_table: str) -> None:
     inserted = await _as_role(pg, "authenticated", '{"role": "authenticated"}',
@@ -294,7 +336,8 @@ async def test_project_admin_regains_all_on_an_existing_table(pg: asyncpg.Connec
     ("auth", "CREATE", "project_admin", False),
     ("system", "USAGE", "anon", False),
     ("system", "USAGE", "authenticated", False),
-    ("system", "USAGE", "project_admin", False),
+    ("system", "USAGE", "project_admin", True),
+    ("system", "CREATE", "project_admin", False),
 ])
 async def test_schema_privileges(pg: asyncpg.Connection, schema: str, privilege: str, role: str,
                                  granted: bool) -> None:
@@ -393,7 +436,7 @@ async def test_the_bootstrap_sends_no_reload_notification(pg: asyncpg.Connection
 
 # --- a login role that is not a superuser ----------------------------------------------------------
 
-async def test_a_login_role_without_superuser_gets_everything_but_the_event_triggers(
+async def test_a_bootstrap_role_without_superuser_gets_everything_but_the_event_triggers(
         pg: asyncpg.Connection, pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     if not await pg.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
         pytest.skip("TEST_DATABASE_URL does not log in as a superuser, so it cannot create a second role")
@@ -414,7 +457,8 @@ async def test_a_login_role_without_superuser_gets_everything_but_the_event_trig
             assert await _as_role(conn, "authenticated", f'{{"sub": "{USER_ID}"}}',
                                   "SELECT auth.uid()") == uuid.UUID(USER_ID)
             await conn.execute(f"CREATE TABLE public.{name} (id int)")
-            assert await _table_privileges(conn, "anon", f"public.{name}") == {"SELECT"}
+            assert await _table_privileges(conn, "anon", f"public.{name}") == set()
+            assert await _table_privileges(conn, "project_admin", f"public.{name}") == set(TABLE_PRIVILEGES)
         finally:
             await conn.close()
     finally:

@@ -73,7 +73,10 @@ def test_keys_are_generated_once_and_kept_in_the_data_dir(data_dir: Path) -> Non
     assert first.api_key is not None and re.fullmatch(r"ik_[0-9a-f]{64}", first.api_key)
     path = data_dir / "keys.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"jwt_secret": first.jwt_secret, "api_key": first.api_key}
+    assert json.loads(path.read_text()) == {"jwt_secret": first.jwt_secret, "api_key": first.api_key,
+                                            "authenticator_password": first.authenticator_password}
+    assert first.authenticator_password is not None and len(first.authenticator_password) >= 32
+    assert again.authenticator_password == first.authenticator_password
 
 
 @pytest.mark.parametrize(("given", "kept"), [
@@ -89,9 +92,19 @@ def test_keys_from_the_environment_win_over_the_data_dir(data_dir: Path, given: 
         assert getattr(resolved, field) == kept.get(field, getattr(stored, field))
 
 
-def test_nothing_is_written_when_the_environment_sets_both_keys(data_dir: Path) -> None:
-    keys.ensure_keys(Settings(data_dir=str(data_dir), jwt_secret=SECRET, api_key=API_KEY))
+def test_nothing_is_written_when_the_environment_sets_every_secret(data_dir: Path) -> None:
+    keys.ensure_keys(Settings(data_dir=str(data_dir), jwt_secret=SECRET, api_key=API_KEY,
+                              authenticator_password="p" * 40))
+    keys.ensure_keys(Settings(data_dir=str(data_dir), jwt_secret=SECRET, api_key=API_KEY,
+                              authenticator_url="postgresql://gateway_authenticator:pw@db/app"))
     assert not (data_dir / "keys.json").exists()
+
+
+def test_the_login_password_is_generated_when_the_gateway_manages_its_login_role(data_dir: Path) -> None:
+    resolved = keys.ensure_keys(Settings(data_dir=str(data_dir), jwt_secret=SECRET, api_key=API_KEY))
+    assert resolved.authenticator_password is not None
+    assert json.loads((data_dir / "keys.json").read_text())["authenticator_password"] == \
+        resolved.authenticator_password
 
 
 def test_a_short_jwt_secret_is_refused(data_dir: Path) -> None:

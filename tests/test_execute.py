@@ -67,9 +67,10 @@ def test_an_unknown_role_never_reaches_sql() -> None:
     assert caught.value.status == 401
 
 
-def test_the_owner_setup_keeps_the_login_role() -> None:
-    sql = setup_sql(Identity("project_admin", {"role": "project_admin"}), RequestContext(), 1000, as_owner=True)
-    assert "'role'" not in sql and "request.jwt.claims" in sql
+@pytest.mark.parametrize("role", ["anon", "authenticated", "project_admin"])
+def test_every_transaction_switches_to_the_callers_role_before_anything_else(role: str) -> None:
+    sql = setup_sql(Identity(role, {"role": role}), RequestContext(), 1000)  # type: ignore[arg-type]
+    assert sql.index(f"set_config(E'role', E'{role}', true)") < sql.index("request.jwt.claims")
 
 
 @pytest.mark.parametrize(("exc", "status"), [

@@ -2,7 +2,7 @@
 
 In:  ``{tables?, format?, includeData?, includeFunctions?, includeSequences?, includeViews?,
      rowLimit?}`` checked against the catalog (unknown table -> 404), and a read-only transaction
-     of the login role (it must see every table, sequence and policy).
+     of ``project_admin`` (which holds every privilege on the exposed tables and sequences).
 Out: ``describe`` reads the definitions from ``pg_catalog`` (``pg_get_constraintdef``,
      ``pg_get_indexdef``, ``pg_get_triggerdef``... — PostgreSQL's own renderings, so nothing is
      re-derived); ``sql_chunks``/``json_chunks`` then yield the content piece by piece, reading

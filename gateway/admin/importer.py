@@ -1,7 +1,7 @@
 """Import: an uploaded SQL file in, its statements applied all or nothing out.
 
 In:  the multipart fields ``file`` (``.sql`` or ``.txt``) and ``truncate``, and a transaction of
-     the login role (objects it creates get the default privileges ``schema/`` sets for it).
+     ``project_admin`` (objects it creates get the default privileges ``schema/`` sets for it).
 Out: ``{filename, fileSize, tables, rowsImported}`` (plus the real server's ``success`` and
      ``message``); on the first failing statement a 400 naming it, and nothing is kept.
 

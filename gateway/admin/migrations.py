@@ -1,7 +1,7 @@
 """Migrations: ``{version, name, sql}`` in, an applied and recorded migration out.
 
-In:  the POST body (or nothing, for the list) and a transaction from the executor running as the
-     login role (``as_owner=True``): ``system.custom_migrations`` is reachable only by that role.
+In:  the POST body (or nothing, for the list) and a transaction from the executor running as
+     ``project_admin``, which may read and insert into ``system.custom_migrations`` and nothing more.
 Out: ``{version, name, statements, createdAt}`` rows, newest first by numeric version; for a new
      migration the same plus ``message``.
 
@@ -10,11 +10,11 @@ Applying one, all in the caller's transaction:
   1. ``pg_advisory_xact_lock`` on the table, so concurrent migrations (from any gateway process)
      run one after the other and the ordering check below cannot race;
   2. the version must be numerically greater than the latest applied one (409 otherwise);
-  3. the role switches to ``project_admin`` (objects belong to it, its grants apply) with
-     ``search_path`` = the default schema, and each statement runs as written, in order;
-  4. the session is cleaned (``rawsql.CLEANUP_SQL``, which also switches back to the login role)
-     and the record is inserted. Any failure raises, the executor rolls everything back, and
-     nothing is recorded.
+  3. with ``search_path`` = the default schema, each statement runs as written, in order, as
+     ``project_admin`` (objects belong to it and get the API's default privileges);
+  4. the session is cleaned (``rawsql.CLEANUP_SQL``, which also resets the role to the powerless
+     login role), the role is set to ``project_admin`` again and the record is inserted. Any
+     failure raises, the executor rolls everything back, and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 LOCK_SQL = "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('system.custom_migrations'))"
 LATEST_SQL = "SELECT version FROM system.custom_migrations ORDER BY version::numeric DESC LIMIT 1"
-AS_ADMIN_SQL = ("SELECT pg_catalog.set_config('search_path', $1, true), "
-                "pg_catalog.set_config('role', 'project_admin', true)")
+SEARCH_PATH_SQL = "SELECT pg_catalog.set_config('search_path', $1, true)"
+AS_ADMIN_SQL = "SELECT pg_catalog.set_config('role', 'project_admin', true)"
 LIST_SQL = ("SELECT version, name, statements, created_at FROM system.custom_migrations "
             "ORDER BY version::numeric DESC")
 INSERT_SQL = ("INSERT INTO system.custom_migrations (version, name, statements) VALUES ($1, $2, $3) "
@@ -94,13 +94,14 @@ async def apply(conn: asyncpg.Connection, migration: NewMigration, identity: Ide
         raise GatewayError(409, "DATABASE_MIGRATION_ALREADY_EXISTS",
                            "Migration version must be newer than the latest applied migration.",
                            details=f"latest applied version: {latest}")
-    await conn.fetchrow(AS_ADMIN_SQL, schema)
+    await conn.fetchrow(SEARCH_PATH_SQL, schema)
     for number, text in enumerate(migration.statements, 1):
         try:
             await conn.execute(text)  # no arguments: the simple protocol, exactly as written
         except Exception as exc:
             raise failed_statement(exc, identity, number, text) from exc
     await conn.execute(rawsql.CLEANUP_SQL)
+    await conn.execute(AS_ADMIN_SQL)
     try:
         row = await conn.fetchrow(INSERT_SQL, migration.version, migration.name, list(migration.statements))
     except asyncpg.UniqueViolationError as exc:

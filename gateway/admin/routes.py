@@ -6,12 +6,16 @@ Out: JSON responses. Every handler first asks ``gw.auth.identify_admin`` (401/40
      that the app renders.
 
     GET  /functions /indexes /policies /triggers [?schema=]   introspect.py (from the catalog)
-    GET  /migrations, POST /migrations                          migrations.py (login role)
-    POST /advance/rawsql                                        rawsql.py, strict, as project_admin
-    POST /advance/rawsql/unrestricted                           rawsql.py, relaxed, as the login role
+    GET  /migrations, POST /migrations                          migrations.py
+    POST /advance/rawsql                                        rawsql.py, strict
+    POST /advance/rawsql/unrestricted                           rawsql.py, relaxed
     POST /advance/export                                        export.py, streamed
-    POST /advance/import            (multipart file, truncate)  importer.py, login role
-    POST /advance/bulk-upsert       (multipart file, table, upsertKey?)  bulk.py, project_admin
+    POST /advance/import            (multipart file, truncate)  importer.py
+    POST /advance/bulk-upsert       (multipart file, table, upsertKey?)  bulk.py
+
+Every one of them runs as ``project_admin`` (through the executor, like any request): never a
+superuser, so PostgreSQL itself refuses server files and programs, role management and writes to
+``auth``/``system`` whatever the SQL guard let through.
 
 Migrations, imports and raw SQL with DDL reload the catalog before answering, so the very next
 request (REST or GraphQL) sees the new tables.
@@ -102,10 +106,10 @@ async def migrations_endpoint(request: Request) -> Response:
     gw, identity = await admin(request)
     if request.method == "GET":
         async with gw.executor.transaction(identity, context(request, read_only=True),
-                                           rawsql.USER_SQL_RULES, as_owner=True) as tx:
+                                           rawsql.USER_SQL_RULES) as tx:
             return respond({"migrations": await migrations.list_all(tx.conn)})
     migration = migrations.read_body(await json_body(request, gw.settings.max_body_bytes))
-    async with gw.executor.transaction(identity, context(request), rawsql.USER_SQL_RULES, as_owner=True) as tx:
+    async with gw.executor.transaction(identity, context(request), rawsql.USER_SQL_RULES) as tx:
         created = await migrations.apply(tx.conn, migration, identity, gw.settings.default_schema)
     await gw.reload_catalog()
     return respond(created, 201)
@@ -114,8 +118,7 @@ async def migrations_endpoint(request: Request) -> Response:
 async def _raw(request: Request, mode: rawsql.sqlguard.Mode) -> Response:
     gw, identity = await admin(request)
     query = rawsql.read_body(await json_body(request, gw.settings.max_body_bytes), mode)
-    async with gw.executor.transaction(identity, context(request), rawsql.USER_SQL_RULES,
-                                       as_owner=mode == "relaxed") as tx:
+    async with gw.executor.transaction(identity, context(request), rawsql.USER_SQL_RULES) as tx:
         result = await rawsql.run(tx.conn, query)
     if query.changes_schema:
         await gw.reload_catalog()
@@ -137,7 +140,7 @@ async def export_endpoint(request: Request) -> Response:
     req = export.read_body(await json_body(request, gw.settings.max_body_bytes), gw.catalogs.get(), schema)
     stack = contextlib.AsyncExitStack()
     tx = await stack.enter_async_context(gw.executor.transaction(
-        identity, context(request, read_only=True), rawsql.USER_SQL_RULES, as_owner=True))
+        identity, context(request, read_only=True), rawsql.USER_SQL_RULES))
     try:
         meta = await export.describe(tx.conn, req, schema)
     except BaseException as exc:  # hand the error to the transaction: it rolls back and translates
@@ -168,7 +171,7 @@ async def import_endpoint(request: Request) -> Response:
     if truncate not in ("true", "false", "1", "0", ""):
         raise GatewayError(400, "INVALID_INPUT", "truncate: must be true or false")
     parsed = importer.read_file(filename, data)
-    async with gw.executor.transaction(identity, context(request), rawsql.USER_SQL_RULES, as_owner=True) as tx:
+    async with gw.executor.transaction(identity, context(request), rawsql.USER_SQL_RULES) as tx:
         result = await importer.run(tx.conn, parsed, truncate in ("true", "1"), identity,
                                     gw.settings.default_schema)
     await gw.reload_catalog()

@@ -12,7 +12,11 @@ The text is parsed with PostgreSQL's own grammar (pglast, libpg_query) and the w
 walked generically, so a table, function or schema name is found wherever it sits: FROM, JOIN,
 CTEs, subqueries, DML targets, table functions, EXPLAIN, view and function bodies, DDL object
 lists. The only textual rule is the literal ``set_config`` check, kept from the real server
-because that function changes the role and the claims.
+because that function changes the role and the claims; the tree walk refuses the function again
+by its decoded name (``U&"set\\005fconfig"``, ``"set_config"``), whatever the text looked like.
+Names are always judged as PostgreSQL decodes them, never as written. The guard is the first
+wall: the SQL runs as ``project_admin``, so PostgreSQL itself refuses server files and programs,
+role changes and writes to auth/system whatever gets past it.
 
 Statements are parsed once, from libpg_query's JSON (fast even for a multi-megabyte import).
 An INSERT of constant rows — what an export is made of — names nothing but its table, so it is
@@ -49,7 +53,7 @@ from pglast import ast, parse_sql
 from pglast.parser import ParseError, parse_sql_json, split
 
 from ..errors import GatewayError
-from .sqlrules import ROW_STATEMENTS, Mode, check_tree, protected, refuse
+from .sqlrules import ROW_STATEMENTS, SESSION_CONFIG, Mode, check_tree, protected, refuse
 
 __all__ = ["Checked", "Mode", "Statement", "admit", "changes_schema", "check", "parse", "protected",
            "split_statements", "statement_tables"]
@@ -134,7 +138,7 @@ def _constant_rows(kind: str, body: dict[str, Any]) -> bool:
 def admit(sql: str, mode: Mode) -> Checked:
     """Every rule of ``mode`` over ``sql``; what the caller needs to run it, or a GatewayError."""
     if "set_config" in sql.lower():
-        raise refuse("Changing SQL session configuration is not allowed.")
+        raise refuse(SESSION_CONFIG)
     statements = parse(sql)
     if not statements:
         raise GatewayError(400, "INVALID_INPUT", "The SQL contains no statement")

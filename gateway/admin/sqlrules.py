@@ -280,9 +280,16 @@ def _function_name(node: ast.FuncCall) -> tuple[str | None, str]:
     return (parts[-2] if len(parts) > 1 else None), parts[-1]
 
 
+SESSION_CONFIG = "Changing SQL session configuration is not allowed."
+
+
 def _check_call(node: ast.FuncCall, mode: Mode) -> None:
+    # ``name`` is the identifier as PostgreSQL decodes it (quotes and U&"\0073..." escapes undone),
+    # so no spelling of set_config gets past the textual check in ``sqlguard.admit`` unseen
     schema, name = _function_name(node)
     lowered = name.lower()
+    if lowered == "set_config":
+        raise refuse(SESSION_CONFIG)
     if lowered.startswith(SERVER_FUNCTIONS):  # in any schema: extensions install where they are told
         raise refuse(f"Function {name}() reaches the server's files, programs or sessions and is not allowed.")
     if mode == "strict" and schema is None and lowered.startswith(STRICT_FUNCTION_PREFIXES):

@@ -5,7 +5,7 @@ Out: ``admin { tables functions indexes policies triggers migrations }`` — lis
      the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same code
      (``admin/introspect.py``, ``admin/migrations.py``) — and
      ``migrate(version, name, sql)``, which applies a migration exactly as
-     ``POST /api/database/migrations`` does (its own transaction as the login role, then
+     ``POST /api/database/migrations`` does (its own transaction as ``project_admin``, then
      a catalog reload) and returns the record with its ``message``.
 
 Only admins (API key or ``project_admin`` token) may use either; anyone else gets an
@@ -97,7 +97,7 @@ def _from_catalog(lister: Any) -> Any:
 
 async def _migrations(op: Any, info: Any) -> Any:
     ctx = RequestContext(op.method, "/graphql", read_only=True)
-    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES, as_owner=True) as tx:
+    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES) as tx:
         return await migrations.list_all(tx.conn)
 
 
@@ -120,7 +120,7 @@ async def resolve_migrate(_root: Any, info: Any, **args: Any) -> Any:
     op = _admin_op(info)
     migration = migrations.read_body(args)
     ctx = RequestContext(op.method, "/graphql")
-    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES, as_owner=True) as tx:
+    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES) as tx:
         created = await migrations.apply(tx.conn, migration, op.identity, op.settings.default_schema)
     await op.gw.reload_catalog()  # the next operation sees the new schema
     return created
