@@ -208,3 +208,15 @@ async def test_the_embedded_server_is_the_major_its_wheel_names(data_dir: Path,
     num = int(str(await _fetchval(server.url, "SHOW server_version_num")))
     assert num // 10000 == int(embedded.server_major()) >= 18
     assert (server.pgdata / "PG_VERSION").read_text().strip() == embedded.server_major()
+
+
+def test_gateway_serve_exits_with_one_line_on_a_data_directory_of_another_major(data_dir: Path) -> None:
+    (data_dir / "pgdata").mkdir()
+    (data_dir / "pgdata" / "PG_VERSION").write_text("16\n")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"GATEWAY_DATA_DIR": str(data_dir)}
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--port", "0"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gateway: ") and "PostgreSQL 16 cluster" in lines[0], done.stderr
+    assert (data_dir / "pgdata" / "PG_VERSION").read_text() == "16\n"
