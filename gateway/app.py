@@ -45,7 +45,7 @@ from .settings import Settings
 log = logging.getLogger("gateway")
 
 EXPOSED_HEADERS = ["Content-Range", "X-Total-Count", "Preference-Applied", "Location", "X-Request-Id",
-                   "Content-Profile"]
+                   "Content-Profile", "X-Total-Count-Estimated"]
 
 
 @dataclass

@@ -131,6 +131,17 @@ _POSTGREST_ADVICE = {
 }
 
 
+def unfiltered_write(verb: str, table: str, rest: str, graphql: str) -> GatewayError:
+    """An UPDATE or DELETE with no filter at all (pg-safeupdate's rule), refused before any SQL runs.
+    ``rest`` and ``graphql`` are filters, in each front end's syntax, that match every row on purpose."""
+    return GatewayError(
+        400, "INVALID_QUERY", f"{verb} requires a filter: without one it would affect every row of '{table}'",
+        code="21000", hint=f"To {verb.lower()} every row on purpose, send a filter every row meets: "
+                           f"{rest} (REST) or {graphql} (GraphQL)",
+        next_actions=f"Add a filter that selects the rows to {verb.lower()}; to {verb.lower()} all of them "
+                     f"on purpose, filter on a condition every row meets ({rest})")
+
+
 # PostgreSQL's "permission denied for <kind> <name>" (42501); RLS refusals say something else
 _DENIED = re.compile(r"permission denied for (table|view|materialized view|sequence|schema|function) (\S+)")
 _GRANT_ON = {"table": "", "view": "", "materialized view": "", "sequence": "SEQUENCE ", "schema": "SCHEMA ",

@@ -172,6 +172,8 @@ PREFER = header("Prefer", {"type": "string"},
 RANGE = header("Range", {"type": "string", "pattern": r"^[0-9]+-[0-9]*$"}, "Rows to return, e.g. 0-24")
 PAGE_HEADERS: Schema = {
     "X-Total-Count": {"schema": {"type": "integer"}, "description": "Rows matching the filters"},
+    "X-Total-Count-Estimated": {"schema": {"type": "string", "enum": ["true"]},
+                                "description": "Present when the total is the planner's estimate"},
     "Content-Range": {"schema": {"type": "string"}, "description": "e.g. 0-99/1234"},
 }
 
@@ -322,6 +324,11 @@ ADMIN_LISTS: dict[str, Schema] = {
     "triggers": obj({"name": S, "tableName": S, "timing": S, "events": STRINGS, "functionName": S, "enabled": B}),
 }
 
+ADVISOR_FINDING = obj({"check": S, "level": {"type": "string", "enum": ["ERROR", "WARN", "INFO"]}, "title": S,
+                       "object": obj({"schema": S, "name": S, "kind": S}, ["schema", "name", "kind"]),
+                       "detail": S, "why": S, "fix": S},
+                      ["check", "level", "title", "object", "detail", "why", "fix"])
+
 
 def admin_op(op_id: str, summary: str, ok: Schema, body: Schema | None = None, media: str = "application/json",
              parameters: list[Schema] | None = None, status: str = "200") -> Schema:
@@ -336,6 +343,9 @@ def admin_op(op_id: str, summary: str, ok: Schema, body: Schema | None = None, m
 def admin_paths() -> dict[str, Schema]:
     paths = {f"/api/database/{name}": {"get": admin_op(f"admin_list_{name}", f"List {name}", {
         "type": "array", "items": row}, parameters=[SCHEMA_FILTER])} for name, row in ADMIN_LISTS.items()}
+    paths["/api/database/advisor"] = {"get": admin_op(
+        "admin_advisor", "Security findings with the SQL that fixes each", {"type": "array", "items": ADVISOR_FINDING},
+        parameters=[SCHEMA_FILTER])}
     paths["/api/database/migrations"] = {
         "get": admin_op("admin_list_migrations", "Applied custom migrations",
                         obj({"migrations": {"type": "array", "items": MIGRATION}}, ["migrations"])),

@@ -9,9 +9,9 @@ Both front ends call ``run`` (one transaction per request) or ``run_in`` (inside
 a transaction the caller holds, as GraphQL does for a multi-field operation).
 
 A request whose result cannot decide a rollback runs in one round trip
-(``Executor.run``); the others run in a transaction: the one statement, then the checks
-that must roll the work back (single object: exactly one row; ``max-affected``), and for
-planned/estimated counts the EXPLAIN.
+(``Executor.run``), reads included, their estimated totals too (the statement takes the
+planner's estimate itself); the others run in a transaction: the one statement, then the
+checks that must roll the work back (single object: exactly one row; ``max-affected``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-
-import orjson
 
 from . import errors, plan, sql
 from . import request as rq
@@ -42,6 +40,7 @@ class Result:
     offset: int  # first row's position (Content-Range)
     inserted: int | None = None  # upserts: rows that were inserted rather than updated
     kind: Literal["rows", "value", "void"] = "rows"  # RPC: a row set, one JSON value/object, or nothing
+    estimated: bool = False  # ``total`` is the planner's estimate, not a count (X-Total-Count-Estimated)
 
 
 async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext) -> Result:
@@ -58,7 +57,7 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
             run_sql, params = prepared.for_run
             return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
         async with gw.executor.transaction(identity, ctx) as tx:
-            return await _execute(tx, planned, prepared.statement, req, gw.settings)
+            return await _execute(tx, planned, prepared.statement, req)
     except errors.GatewayError as err:
         raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
 
@@ -71,7 +70,7 @@ PRIVILEGES: dict[type, str] = {rq.Read: "SELECT", rq.Insert: "INSERT", rq.Update
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
     """Plan and run ``req`` inside a transaction the caller holds."""
     prepared = prepare(req, catalog, settings)
-    return await _execute(tx, prepared.planned, prepared.statement, req, settings)
+    return await _execute(tx, prepared.planned, prepared.statement, req)
 
 
 MEMO_SIZE = 4096  # reads remembered per catalog snapshot
@@ -125,17 +124,12 @@ def _schema(shape: plan.Shape) -> str:
     return shape.rel.schema if isinstance(shape, plan.ReadPlan) else shape.schema
 
 
-async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req: rq.Request,
-                   settings: Settings) -> Result:
+async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req: rq.Request) -> Result:
     path = search_path(_schema(planned.shape))
     if path != tx.search_path:  # a transaction opened for another schema (GraphQL over several)
         await tx.execute(SEARCH_PATH, path or "public")
         tx.search_path = path
     result = _result(await tx.fetchrow(stmt), planned, req)  # raising here rolls the transaction back
-    shape = planned.shape
-    if isinstance(shape, plan.ReadPlan) and shape.estimate and isinstance(req, rq.Read):
-        total = await _estimate(tx, planned, req.count, result.page_rows, result.offset, settings)
-        result = dataclasses.replace(result, total=total)
     if getattr(req, "rollback", False):
         tx.rollback_on_exit()
     return result
@@ -143,10 +137,10 @@ async def _execute(tx: Transaction, planned: plan.Planned, stmt: Statement, req:
 
 def one_round_trip(req: rq.Request, shape: plan.Shape) -> bool:
     """Whether ``req`` can run as one statement in its own implicit transaction: nothing decided
-    after the statement may have to roll it back, and no second statement (an estimate) follows.
-    Reads qualify even when single: a 406 after a read has nothing to undo."""
+    after the statement may have to roll it back. Reads always qualify, even when single: a 406
+    after a read has nothing to undo."""
     if isinstance(shape, plan.ReadPlan):
-        return not shape.estimate
+        return True
     return not (getattr(req, "single", False) or getattr(req, "rollback", False)
                 or getattr(req, "max_affected", None) is not None)
 
@@ -163,8 +157,23 @@ def _result(row: Any, planned: plan.Planned, req: rq.Request) -> Result:
     if max_affected is not None and page_rows > max_affected:
         raise errors.invalid_query("Query result exceeds max-affected preference constraint",
                                    code="PGRST124", details=f"The query affects {page_rows} rows")
-    return Result(body, None if total is None else int(total), page_rows, _offset(planned),
-                  None if inserted is None else int(inserted), _kind(planned.shape))
+    offset = _offset(planned)
+    total, estimated = _total(total, page_rows, offset, req)
+    return Result(body, total, page_rows, offset, None if inserted is None else int(inserted),
+                  _kind(planned.shape), estimated)
+
+
+def _total(total: int | None, page_rows: int, offset: int, req: rq.Request) -> tuple[int | None, bool]:
+    """The statement's total as (total, estimated): a negative total is the planner's estimate
+    (``sqlexpr.total_expr``). Without ``Prefer: count`` an estimate never falls below the rows
+    the page itself proves exist; an explicit count=planned/estimated answers the estimate as is,
+    as PostgREST does."""
+    if total is None or total >= 0:
+        return total, False
+    estimate = -int(total)
+    if getattr(req, "count", None) is None:
+        estimate = max(estimate, offset + page_rows)
+    return estimate, True
 
 
 def _kind(shape: plan.Shape) -> Literal["rows", "value", "void"]:
@@ -178,24 +187,3 @@ def _offset(planned: plan.Planned) -> int:
     if isinstance(shape, plan.ReadPlan | plan.CallPlan) and shape.offset_value is not None:
         return int(planned.params[shape.offset_value.index] or 0)
     return 0
-
-
-async def _estimate(tx: Transaction, planned: plan.Planned, kind: str | None, page_rows: int, offset: int,
-                    settings: Settings) -> int:
-    """``count=planned``: the planner's row estimate; ``estimated``: exact up to max_rows, else planned."""
-    shape = planned.shape
-    assert isinstance(shape, plan.ReadPlan)
-    lim = planned.params[shape.limit_value.index] if shape.limit_value is not None else None
-    if (lim is None or page_rows < lim) and (page_rows > 0 or offset == 0):
-        return offset + page_rows  # the page itself proves the total
-    explain = sql.explain_statement(planned)
-    row = await tx.fetchrow(explain)
-    assert row is not None
-    doc: Any = row[0]
-    estimate = int(orjson.loads(doc)[0]["Plan"]["Plan Rows"]) if isinstance(doc, str) else int(
-        doc[0]["Plan"]["Plan Rows"])
-    if kind == "estimated" and estimate <= settings.max_rows:
-        counted = await tx.fetchrow(sql.count_statement(planned))
-        assert counted is not None
-        return int(counted[0])
-    return estimate

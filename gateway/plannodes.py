@@ -87,7 +87,15 @@ class EmbedPred:
     to_one: bool  # the embed's cardinality (informational)
 
 
-PredNode = Pred | BoolPred | EmbedPred
+@dataclass(frozen=True)
+class ExistsPred:
+    """EXISTS a related row (``join.target`` as ``join.target_alias``) matching ``where``."""
+
+    join: Join  # correlation with the parent row (target and target_alias set)
+    where: tuple[PredNode, ...]  # ANDed, on the related alias
+
+
+PredNode = Pred | BoolPred | EmbedPred | ExistsPred
 
 
 @dataclass(frozen=True)
@@ -147,9 +155,12 @@ class Rel:
     limit: P | None = None  # None: no LIMIT
     offset: P | None = None  # None: no OFFSET
     source: Literal["table", "cte"] = "table"  # "cte": rows come from the write's RETURNING
+    distinct_on: tuple[ColExpr, ...] = ()  # DISTINCT ON (...): the first row per distinct value
 
 
-TotalMode = Literal["none", "exact", "auto"]
+# "auto": exact, skipped when the page itself proves the total; "planned": the planner's estimate;
+# "estimated": exact when the planner expects at most ``count_limit`` rows, its estimate otherwise
+TotalMode = Literal["none", "exact", "auto", "planned", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -157,12 +168,12 @@ class ReadPlan:
     """A read: one relation tree, its total and its body."""
 
     rel: Rel  # what to read
-    total: TotalMode  # "auto": exact, but skipped when the page itself proves the total
+    total: TotalMode  # how X-Total-Count is found (see TotalMode); every mode but "none" keeps the short-page rule
     body: bool  # False for HEAD: no JSON aggregation
     single: bool  # the body is element 0 (the pipeline checks there is exactly one row)
     limit_value: P | None  # the page size and offset again, for the total shortcut
     offset_value: P | None  # (Content-Range's first position)
-    estimate: bool = False  # planned/estimated count: the pipeline asks EXPLAIN afterwards
+    count_limit: P | None = None  # "estimated": the most rows the planner may expect for an exact count
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,7 @@ class WritePlan:
     returning: Rel | None = None  # shape of the returned rows (source="cte")
     single: bool = False  # the body is element 0
     count_inserted: bool = False  # report how many rows were inserted (upsert 201 vs 200)
+    operations: tuple[tuple[str, str], ...] = ()  # update: (column, inc|append|delete_key) on the current value
 
 
 @dataclass(frozen=True)

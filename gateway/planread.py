@@ -15,7 +15,7 @@ and an operator that cannot apply to a column's type is refused before PostgreSQ
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from . import errors
@@ -26,6 +26,7 @@ from .plannodes import (
     BoolPred,
     ColExpr,
     EmbedPred,
+    ExistsPred,
     Join,
     JsonKey,
     OrderTerm,
@@ -48,9 +49,19 @@ OPERATOR_FAMILIES: dict[str, tuple[str, ...]] = {
     "cd": ("array", "range", "jsonb"),
     "ov": ("array", "range"),
     "sl": ("range",), "sr": ("range",), "nxr": ("range",), "nxl": ("range",), "adj": ("range",),
+    "has_key": ("jsonb",), "has_any_keys": ("jsonb",), "has_all_keys": ("jsonb",),
 }
+KEY_LIST_OPS = ("has_any_keys", "has_all_keys")  # a list of keys, bound as text[]
 PATTERN_OPS = ("like", "ilike", "match", "imatch")
 FTS_OPS = ("fts", "plfts", "phfts", "wfts")
+
+# count kind (``Prefer: count``, or "default" without one) -> (total mode, exact-count limit)
+COUNT_KINDS: dict[str, Callable[[Settings], tuple[TotalMode, int | None]]] = {
+    "exact": lambda s: ("auto", None),
+    "planned": lambda s: ("planned", None),
+    "estimated": lambda s: ("estimated", s.max_rows),
+    "default": lambda s: ("estimated", s.exact_count_limit),
+}
 
 
 class Planner:
@@ -109,15 +120,27 @@ class Planner:
         limit, offset = self.page(req.limit, req.offset, req.default_limit)
         lim_p = self.param(limit) if limit is not None else None
         off_p = self.param(offset)
-        rel = self.rel(table, "t0", req.select, req.where, req.order, lim_p, off_p)
-        estimate = req.count in ("planned", "estimated")
-        total: TotalMode = "none" if estimate or not (req.want_total or req.count) else "auto"
-        return ReadPlan(rel, total, body=not req.head, single=req.single,
-                        limit_value=lim_p, offset_value=off_p, estimate=estimate)
+        rel = self.rel(table, "t0", req.select, req.where, req.order, lim_p, off_p, distinct_on=req.distinct_on)
+        if req.distinct_on and (req.want_total or req.count):
+            raise errors.invalid_query("A count cannot be combined with distinctOn")
+        total, count_limit = self.total(req)
+        return ReadPlan(rel, total, body=not req.head, single=req.single, limit_value=lim_p, offset_value=off_p,
+                        count_limit=None if count_limit is None else self.param(count_limit))
+
+    def total(self, req: rq.Read) -> tuple[TotalMode, int | None]:
+        """How the read's total is found, and the most rows the planner may expect for an exact count.
+
+        ``Prefer: count`` keeps PostgREST's meaning (``estimated``: exact up to max rows); without
+        it the total is exact when cheap (``GATEWAY_EXACT_COUNT_LIMIT``), or always with
+        ``GATEWAY_COUNT=exact``."""
+        if req.count is None and not req.want_total:
+            return "none", None
+        kind = req.count or ("exact" if self.settings.count == "exact" else "default")
+        return COUNT_KINDS[kind](self.settings)
 
     def rel(self, table: Table, alias: str, select: Sequence[rq.SelectItem], where: Sequence[rq.Condition],
             order: Sequence[rq.Order], limit: P | None, offset: P | None,
-            source: Literal["table", "cte"] = "table") -> Rel:
+            source: Literal["table", "cte"] = "table", distinct_on: Sequence[str] = ()) -> Rel:
         outputs: list[OutColumn | OutEmbed] = []
         embeds: dict[str, OutEmbed] = {}
         for item in select:
@@ -135,7 +158,14 @@ class Planner:
         preds += tuple(EmbedPred(e.alias, False, e.to_one) for e in outputs
                        if isinstance(e, OutEmbed) and e.inner)
         terms = tuple(self.order_term(table, alias, o) for o in order)
-        return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source)
+        distinct = tuple(ColExpr(alias, self.column(table, name).name) for name in distinct_on)
+        leading = {(t.expr.column, t.expr.json_path, t.via) for t in terms[:len(distinct)]}
+        if distinct and terms and leading != {(d.column, (), None) for d in distinct}:
+            # PostgreSQL's rule: the DISTINCT ON columns must be the leftmost ORDER BY columns
+            raise errors.invalid_query(
+                f"distinctOn ({', '.join(distinct_on)}) must match the leading orderBy columns",
+                hint=f"Order by {', '.join(distinct_on)} first, then by what picks the row kept for each")
+        return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source, distinct)
 
     def embed(self, parent: Table, parent_alias: str, item: rq.SelectEmbed) -> OutEmbed:
         rel = self.relationship(parent, item.relation, item.hint)
@@ -148,7 +178,8 @@ class Planner:
             raise errors.postgrest(416, "PGRST103", "Requested range not satisfiable")
         lim = self.param(item.limit) if item.limit is not None else None
         off = self.param(item.offset) if item.offset else None
-        child = self.rel(target, alias, item.select, item.where, item.order, lim, off)
+        child = self.rel(target, alias, item.select, item.where, item.order, lim, off,
+                         distinct_on=item.distinct_on)
         if rel.cardinality == "m2m":
             assert rel.junction is not None
             join = Join(parent_alias, tuple(zip(rel.source_columns, rel.junction_source_columns, strict=True)),
@@ -205,7 +236,7 @@ class Planner:
     def order_term(self, table: Table, alias: str, o: rq.Order) -> OrderTerm:
         if o.relation is None:
             return OrderTerm(self.col_expr(table, alias, o.field), o.direction, o.nulls)
-        rel = self.relationship(table, o.relation, None)
+        rel = self.relationship(table, o.relation, o.hint)
         if not rel.to_one:
             raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many",
                                        code="PGRST118")
@@ -231,7 +262,21 @@ class Planner:
                 raise errors.invalid_query(f"'{cond.relation}' is not an embedded resource in select",
                                            code="PGRST108")
             return EmbedPred(emb.alias, cond.is_null, emb.to_one)
+        if isinstance(cond, rq.RelatedFilter):
+            return self.related(table, alias, cond)
         return self.filter(table, alias, cond)
+
+    def related(self, table: Table, alias: str, cond: rq.RelatedFilter) -> ExistsPred:
+        """A filter through a relationship: EXISTS a related row matching the nested conditions."""
+        rel = self.relationship(table, cond.relation, cond.hint)
+        if rel.cardinality == "m2m":
+            raise errors.invalid_query(f"Filtering through the many-to-many relation '{cond.relation}' is not "
+                                       "supported; filter through the junction table")
+        target = self.catalog.tables[rel.target]
+        child = self.alias("x")
+        where = tuple(self.condition(target, child, c, {}) for c in cond.where)
+        return ExistsPred(Join(alias, tuple(zip(rel.source_columns, rel.target_columns, strict=True)),
+                               target=rel.target, target_alias=child), where)
 
     def filter(self, table: Table, alias: str, f: rq.Filter) -> Pred:
         col = self.column(table, f.field.name)
@@ -257,6 +302,10 @@ class Planner:
             lang = self.param(f.language) if f.language else None
             return Pred(expr, op, self.param(str(f.value)), "text", f.negate, language=lang,
                         text_compare=family not in ("text", "tsvector", "jsonb"), tsvector=family == "tsvector")
+        if op in KEY_LIST_OPS:
+            return Pred(expr, op, self.param([_text(v) for v in f.value]), "text[]", f.negate, list_arg=True)
+        if op == "has_key":
+            return Pred(expr, op, self.param(_text(f.value)), "text", f.negate)
         if op == "in" or f.modifier:
             values = tuple(f.value)
             for v in values:

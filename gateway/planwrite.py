@@ -143,21 +143,51 @@ class WritePlanner(Planner):
         if generated:
             raise errors.validation_error(f"Column '{generated[0]}' is generated and cannot be written",
                                           code="428C9")
+        operations = tuple((c, op) for c, op in req.operations if c in columns)
+        for name, op in operations:
+            col = table.column_map[name]
+            fits = col.category in NUMERIC if op == "inc" else col.udt == "jsonb"
+            if not fits or col.is_array:
+                raise errors.validation_error(
+                    f"Column '{name}' is not {'numeric' if op == 'inc' else 'jsonb'}, so {op} cannot apply to it",
+                    code="42883")
+        require_filter("UPDATE", table, req.where)  # after the body's own checks, which say more
         payload = self.param(jsonbody.dumps(row))
         where = tuple(self.condition(table, "t0", c, {}) for c in req.where)
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("update", table.schema, table.name, columns, payload, where,
-                         returning=returning, single=req.single)
+                         returning=returning, single=req.single, operations=operations)
 
     def delete(self, req: rq.Delete) -> WritePlan:
         table = self.table(req.target)
         self.writable(table, "delete")
+        require_filter("DELETE", table, req.where)
         where = tuple(self.condition(table, "t0", c, {}) for c in req.where)
         returning = self.returning(table, req.returning, req.return_rows or req.single)
         return WritePlan("delete", table.schema, table.name, (), None, where, returning=returning,
                          single=req.single)
 
 
+def require_filter(verb: str, table: Table, where: Sequence[rq.Condition]) -> None:
+    """No UPDATE or DELETE without a filter, for every role (pg-safeupdate's rule, decided here so
+    REST PATCH/DELETE and GraphQL update_*/delete_* agree; a GraphQL filter of ``{}`` or only nulls
+    arrives with no conditions): a forgotten filter must not rewrite or empty a table. A filter that
+    matches every row (``?id=not.is.null``) is an explicit choice and passes."""
+    if where:
+        return
+    # a key column is never null (whatever a view's reflection says); else a NOT NULL column
+    keys = [table.column_map[c] for c in table.primary_key if c in table.column_map]
+    column = next(iter(keys + [c for c in table.columns if not c.nullable] + list(table.columns)), None)
+    name = column.name if column is not None else "<column>"
+    if column is None or column in keys or not column.nullable:
+        rest, graphql = f"?{name}=not.is.null", f"filter: {{{name}: {{is: NOT_NULL}}}}"
+    else:  # every row has a value or a null in it
+        rest = f"?or=({name}.is.null,{name}.not.is.null)"
+        graphql = f"filter: {{or: [{{{name}: {{is: NULL}}}}, {{{name}: {{is: NOT_NULL}}}}]}}"
+    raise errors.unfiltered_write(verb, table.name, rest, graphql)
+
+
+NUMERIC = frozenset({"int", "bigint", "float", "numeric"})  # categories an increment applies to
 # text-like base types keep "" (insforge-behavior §7, last line); every other column drops it
 TEXT_LIKE = frozenset({"text", "varchar", "bpchar", "char", "citext", "name"})
 

@@ -54,6 +54,7 @@ FilterOp = Literal[
     "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch",
     "in", "is", "isdistinct", "fts", "plfts", "phfts", "wfts",
     "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj",
+    "has_key", "has_any_keys", "has_all_keys",  # jsonb ? ?| ?& (GraphQL)
 ]
 
 
@@ -87,7 +88,17 @@ class BoolExpr:
     negate: bool = False
 
 
-Condition = Filter | BoolExpr | EmbedNull
+@dataclass(frozen=True)
+class RelatedFilter:
+    """Rows whose related rows match ``where``: for a to-one relation the linked row, for a to-many
+    relation at least one of them (EXISTS). The related rows are read as the caller (RLS applies)."""
+
+    relation: str  # the related table's name, or the FK's name (as SelectEmbed.relation)
+    hint: str | None  # the FK constraint that picks one of several relationships
+    where: tuple[Condition, ...]  # ANDed conditions on the related table's columns
+
+
+Condition = Filter | BoolExpr | EmbedNull | RelatedFilter
 
 # --------------------------------------------------------------------------- select / order
 
@@ -100,6 +111,7 @@ class Order:
     direction: Literal["asc", "desc"] | None = None  # None: PostgreSQL's default (asc)
     nulls: Literal["first", "last"] | None = None  # None: PostgreSQL's default for the direction
     relation: str | None = None  # ``clients(name).desc``: sort by a to-one embed's column
+    hint: str | None = None  # the FK constraint that picks the relationship (GraphQL knows it)
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,7 @@ class SelectEmbed:
     order: tuple[Order, ...] = ()  # ``relation.order=...``
     limit: int | None = None  # ``relation.limit=...``; None: no limit inside the embed
     offset: int = 0  # ``relation.offset=...``
+    distinct_on: tuple[str, ...] = ()  # DISTINCT ON these columns of the embedded rows
 
     @property
     def key(self) -> str:
@@ -201,6 +214,7 @@ class Read:
     head: bool = False  # headers only: the body is not needed
     want_total: bool = True  # compute a total for X-Total-Count even without ``count``
     default_limit: bool = True  # apply the default limit when ``limit`` is None
+    distinct_on: tuple[str, ...] = ()  # DISTINCT ON these columns (GraphQL distinctOn); no total then
 
 
 @dataclass(frozen=True)
@@ -223,6 +237,9 @@ class Insert:
     put_filters: tuple[Condition, ...] = ()  # PUT's URL filters: eq on every PK column
 
 
+UpdateOp = Literal["inc", "append", "delete_key"]
+
+
 @dataclass(frozen=True)
 class Update:
     """An update of the rows matching ``where`` (REST PATCH, GraphQL update_<table>)."""
@@ -230,6 +247,9 @@ class Update:
     target: Target
     values: Mapping[str, Any]  # column -> new value (decoded JSON)
     where: tuple[Condition, ...] = ()
+    # (column, operation) for values that change the current value instead of replacing it:
+    # "inc" (col + value), "append" (jsonb col || value), "delete_key" (jsonb col - key)
+    operations: tuple[tuple[str, UpdateOp], ...] = ()
     returning: tuple[SelectItem, ...] = STAR
     return_rows: bool = True
     count: CountKind | None = None

@@ -32,6 +32,16 @@ def _bool(v: str) -> bool:
     return v.strip().lower() in {"1", "true", "yes", "on"}
 
 
+COUNT_MODES = ("auto", "exact")
+
+
+def _count_mode(v: str) -> str:
+    mode = v.strip().lower()
+    if mode not in COUNT_MODES:
+        raise ValueError(f"GATEWAY_COUNT must be one of {', '.join(COUNT_MODES)}, got {v!r}")
+    return mode
+
+
 def _list(v: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in v.split(",") if p.strip())
 
@@ -88,6 +98,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest path plus query string, in bytes (414 beyond)."),
     Setting("max_rows", "GATEWAY_MAX_ROWS", 1000, _int, "Largest `limit` a read may ask for."),
     Setting("default_limit", "GATEWAY_DEFAULT_LIMIT", 100, _int, "Rows per read when `limit` is absent."),
+    Setting("count", "GATEWAY_COUNT", "auto", _count_mode,
+            "X-Total-Count without `Prefer: count`: `auto` (exact when cheap, else the planner's estimate) "
+            "or `exact` (always count)."),
+    Setting("exact_count_limit", "GATEWAY_EXACT_COUNT_LIMIT", 10000, _int,
+            "`auto` counts exactly when the planner expects at most this many matching rows."),
     Setting("cors_origins", "GATEWAY_CORS_ORIGINS", ("*",), _list,
             "Allowed browser origins, comma-separated (* for any)."),
     Setting("reload_debounce_ms", "GATEWAY_RELOAD_DEBOUNCE_MS", 100, _int,
@@ -97,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
     Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
             "Largest estimated row count (product of list limits) a query may ask for."),
+    Setting("graphql_max_affected", "GATEWAY_GRAPHQL_MAX_AFFECTED", 1000, _int,
+            "Most rows a GraphQL update_*/delete_* may change for non-admin callers unless atMost says otherwise."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -128,12 +145,15 @@ class Settings:
     max_target_bytes: int = 16384
     max_rows: int = 1000
     default_limit: int = 100
+    count: str = "auto"
+    exact_count_limit: int = 10000
     cors_origins: tuple[str, ...] = ("*",)
     reload_debounce_ms: int = 100
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
     graphql_max_cost: int = 50000
+    graphql_max_affected: int = 1000
     log_level: str = "info"
     access_log: bool = True
 

@@ -32,24 +32,41 @@ from .sqlexpr import (
     DIALECT,
     OPERATORS,
     body_expr,
+    filtered_rows,
     null_of,
-    predicate,
+    pgtype,
     rows_select,
-    table,
+    sql_string,
     total_expr,
 )
 from .sqlwrite import call_sql, write_sql
 
-__all__ = ["DIALECT", "OPERATORS", "Compiled", "compile_shape", "count_statement", "explain_statement",
-           "read_sql", "statement"]
+__all__ = ["DIALECT", "OPERATORS", "Compiled", "compile_for_run", "compile_shape", "read_sql", "run_params",
+           "statement"]
 
 
-def read_sql(shape: ReadPlan) -> sa.Select[Any]:
+def read_sql(shape: ReadPlan, for_run: bool = False) -> sa.Select[Any]:
+    """The read's statement; ``for_run``: the ``system.gateway_run`` form, whose estimates are taken
+    in the same statement (the transaction form counts exactly instead: no read runs in it with an
+    estimated total today, and its values are not one array the estimate could be handed)."""
     src = rows_select(shape.rel).subquery("pgrst_source")
     body = body_expr(shape.single) if shape.body else null_of("text")
-    return sa.select(total_expr(shape.total, shape.rel, shape.limit_value, shape.offset_value).label("total"),
-                     sa.func.count().label("page_rows"), body.label("body"),
+    estimate = _estimate(shape.rel) if for_run and shape.total in ("planned", "estimated") else None
+    total = total_expr(shape.total, shape.rel, shape.limit_value, shape.offset_value, estimate=estimate,
+                       count_limit=shape.count_limit)
+    return sa.select(total.label("total"), sa.func.count().label("page_rows"), body.label("body"),
                      null_of("bigint").label("inserted")).select_from(src)
+
+
+def _estimate(rel: Rel) -> Any:
+    """``auth.estimate_rows('<the filtered rows>', $1)``: the planner's estimate, taken as the caller.
+
+    The query text is the builder's own (quoted identifiers, ``$1[n]`` placeholders), written as a
+    string literal; the values stay in the array ``$1`` that ``system.gateway_run`` binds, and the
+    function binds it again for its EXPLAIN."""
+    text = _for_run(filtered_rows(rel))
+    return sa.func.auth.estimate_rows(sa.literal_column(sql_string(text)),
+                                      sa.literal_column("$1", type_=pgtype("text[]")))
 
 
 @dataclass(frozen=True)
@@ -58,9 +75,9 @@ class Compiled:
     order: tuple[int, ...]  # parameter index for each $n, in order
 
 
-def _build(shape: Shape) -> Any:
+def _build(shape: Shape, for_run: bool = False) -> Any:
     if isinstance(shape, ReadPlan):
-        return read_sql(shape)
+        return read_sql(shape, for_run)
     if isinstance(shape, WritePlan):
         return write_sql(shape)
     return call_sql(shape)
@@ -92,9 +109,14 @@ _ARRAY_DIALECT = postgresql.dialect(paramstyle="pyformat")
 
 @functools.lru_cache(maxsize=4096)
 def compile_for_run(shape: Shape) -> str:
-    """The shape's SQL with slot ``pK`` written ``$1[K+1]``: pyformat's ``%(pK)s`` placeholders,
-    filled by Python's own %-formatting (which also turns the escaped ``%%`` back into ``%``)."""
-    compiled = _build(shape).compile(dialect=_ARRAY_DIALECT)
+    """The shape's SQL with slot ``pK`` written ``$1[K+1]``."""
+    return _for_run(_build(shape, for_run=True))
+
+
+def _for_run(element: Any) -> str:
+    """``element`` compiled with pyformat's ``%(pK)s`` placeholders, filled by Python's own
+    %-formatting as ``$1[K+1]`` (which also turns the escaped ``%%`` back into ``%``)."""
+    compiled = element.compile(dialect=_ARRAY_DIALECT)
     names = tuple(compiled.params)
     assert all(n.startswith("p") and n[1:].isdigit() for n in names), names  # plan slots only
     return str(compiled) % {n: f"$1[{int(n[1:]) + 1}]" for n in names}
@@ -111,30 +133,3 @@ def _as_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return pg_array_literal(value)
     return str(value)
-
-
-@functools.lru_cache(maxsize=1024)
-def _compile_count(rel: Rel, explain: bool) -> Compiled:
-    # EXPLAIN the filtered rows themselves: the estimate of a count(*) would be its one output row
-    what = sa.literal_column("1") if explain else sa.func.count()
-    counted = sa.select(what).select_from(table(rel.schema, rel.name, rel.alias)).where(
-        *[predicate(w, rel) for w in rel.where])
-    compiled = counted.compile(dialect=DIALECT)
-    text = str(compiled)
-    return Compiled(f"EXPLAIN (FORMAT JSON) {text}" if explain else text, _order(compiled))
-
-
-def _rel_statement(planned: Planned, explain: bool) -> Statement:
-    assert isinstance(planned.shape, ReadPlan)
-    compiled = _compile_count(planned.shape.rel, explain)
-    return Statement(compiled.sql, tuple(planned.params[i] for i in compiled.order))
-
-
-def explain_statement(planned: Planned) -> Statement:
-    """``EXPLAIN (FORMAT JSON)`` of the read's filtered rows: its top node's rows are the estimate."""
-    return _rel_statement(planned, explain=True)
-
-
-def count_statement(planned: Planned) -> Statement:
-    """The exact count of the read's filtered rows."""
-    return _rel_statement(planned, explain=False)

@@ -4,8 +4,8 @@ In:  plan nodes (``plannodes``): column expressions, predicates, order terms and
      trees with their embeds.
 Out: SQLAlchemy Core elements: the predicate of a filter (``OPERATORS``, the one operator
      table REST and GraphQL share), the page of a relation with its embeds as
-     ``LEFT JOIN LATERAL`` subqueries (``rows_select``), its filtered count and the JSON body
-     aggregate. ``sql.py`` and ``sqlwrite.py`` assemble these into whole statements.
+     ``LEFT JOIN LATERAL`` subqueries (``rows_select``), its filtered count (or estimate) and the
+     JSON body aggregate. ``sql.py`` and ``sqlwrite.py`` assemble these into whole statements.
 
 Every value is a bound parameter (``bind``), sent as text (or text[] / JSON text) and cast
 to the column's type by PostgreSQL; every identifier is quoted by SQLAlchemy's preparer.
@@ -29,6 +29,7 @@ from .plannodes import (
     BoolPred,
     ColExpr,
     EmbedPred,
+    ExistsPred,
     Join,
     OrderTerm,
     OutColumn,
@@ -135,6 +136,9 @@ OPERATORS: dict[str, Callable[[ColumnElement[Any], Any], ColumnElement[Any]]] = 
     "match": _binary("~"),
     "imatch": _binary("~*"),
     "isdistinct": lambda c, v: c.is_distinct_from(v),
+    "has_key": _binary("?"),
+    "has_any_keys": _binary("?|"),
+    "has_all_keys": _binary("?&"),
     "cs": _binary("@>"),
     "cd": _binary("<@"),
     "ov": _binary("&&"),
@@ -166,6 +170,13 @@ def predicate(node: PredNode, rel: Rel) -> ColumnElement[Any]:
         emb = next(o for o in rel.outputs if isinstance(o, OutEmbed) and o.alias == node.embed)
         exists = sa.exists(embed_exists(emb))
         return sa.not_(exists) if node.is_null else exists
+    if isinstance(node, ExistsPred):
+        j = node.join
+        assert j.target is not None and j.target_alias is not None
+        return sa.exists(sa.select(sa.literal_column("1")).select_from(
+            table(j.target[0], j.target[1], j.target_alias)).where(
+            *[ref(j.target_alias, c) == ref(j.parent, p) for p, c in j.pairs],
+            *[predicate(w, rel) for w in node.where]))
     expr = _pred(node)
     return sa.not_(expr) if node.negate else expr
 
@@ -235,6 +246,8 @@ def embed_exists(emb: OutEmbed) -> sa.Select[Any]:
 
 
 def _page(sel: sa.Select[Any], rel: Rel) -> sa.Select[Any]:
+    if rel.distinct_on:
+        sel = sel.ext(postgresql.distinct_on(*[col_expr(c) for c in rel.distinct_on]))
     if rel.order:
         sel = sel.order_by(*[order_by(t) for t in rel.order])
     if rel.limit is not None:
@@ -308,6 +321,12 @@ def rows_select(rel: Rel, source: sa.FromClause | None = None) -> sa.Select[Any]
     return sel
 
 
+def filtered_rows(rel: Rel, source: sa.FromClause | None = None) -> sa.Select[Any]:
+    """``SELECT 1 FROM <rel> WHERE <its filters>``: the rows a total counts (or the planner estimates)."""
+    base = source if source is not None else table(rel.schema, rel.name, rel.alias)
+    return sa.select(sa.literal_column("1")).select_from(base).where(*[predicate(w, rel) for w in rel.where])
+
+
 def count_select(rel: Rel, source: sa.FromClause | None = None) -> sa.ScalarSelect[Any]:
     """``(SELECT count(*) FROM <rel> WHERE <its filters>)``; ``source`` is already aliased ``rel.alias``."""
     base = source if source is not None else table(rel.schema, rel.name, rel.alias)
@@ -329,12 +348,17 @@ def null_of(type_: str) -> ColumnElement[Any]:
 
 
 def total_expr(mode: str, rel: Rel, limit: P | None, offset: P | None,
-               source: sa.FromClause | None = None) -> ColumnElement[Any]:
-    """The total behind X-Total-Count; "auto" skips counting when the page itself proves it.
+               source: sa.FromClause | None = None, estimate: ColumnElement[Any] | None = None,
+               count_limit: P | None = None) -> ColumnElement[Any]:
+    """The total behind X-Total-Count; every mode skips counting when the page itself proves it.
 
     A page shorter than the limit that is non-empty (or starts at 0) ends the result, so the
     total is ``offset + rows``; otherwise the count subquery runs (an initPlan: PostgreSQL
-    evaluates it only when the CASE reaches it).
+    evaluates it only when the CASE reaches it). With ``estimate`` (the planner's row estimate
+    of the filtered rows, ``auth.estimate_rows``) "planned" answers the estimate and
+    "estimated" counts only when the estimate is at most ``count_limit``. An estimate is
+    returned negated, so one bigint column tells an exact total (>= 0) from an estimate (< 0).
+    Without ``estimate`` every mode but "none" counts exactly.
     """
     if mode == "none":
         return null_of("bigint")
@@ -344,4 +368,15 @@ def total_expr(mode: str, rel: Rel, limit: P | None, offset: P | None,
     short = sa.or_(rows > zero, off == zero)
     if limit is not None:
         short = sa.and_(rows < int_param(limit), short)
-    return sa.case((short, off + rows), else_=count_select(rel, source))
+    counted: ColumnElement[Any] = count_select(rel, source)
+    if estimate is not None and mode == "planned":
+        counted = -estimate
+    elif estimate is not None and mode == "estimated":
+        assert count_limit is not None
+        # the estimate is taken once (OFFSET 0 keeps the subquery, and its volatile call, whole)
+        # and the exact count, another initPlan, runs only when the estimate is small enough
+        planned = sa.select(estimate.label("rows")).offset(zero).subquery("pgrst_estimate")
+        guess: ColumnElement[Any] = sa.literal_column("pgrst_estimate.rows")
+        counted = sa.select(sa.case((guess <= int_param(count_limit), counted), else_=-guess)).select_from(
+            planned).scalar_subquery()
+    return sa.case((short, off + rows), else_=counted)

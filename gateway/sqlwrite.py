@@ -60,6 +60,15 @@ def _insert_rows(shape: WritePlan, payload: ColumnElement[Any]) -> sa.Select[Any
     return sa.select(*values).select_from(elems.join(body, sa.true()))
 
 
+# update operations on the current value: (current column, payload value) -> new value
+UPDATE_OPS: dict[str, Any] = {
+    "inc": lambda current, value: current + value,
+    "append": lambda current, value: current.op("||")(value),
+    # the key arrives as a JSON string in a jsonb payload column: #>> '{}' unwraps it to text
+    "delete_key": lambda current, value: current.op("-")(value.op("#>>")(sa.literal_column("'{}'"))),
+}
+
+
 def write_dml(shape: WritePlan) -> Any:
     """The INSERT/UPDATE/DELETE statement (RETURNING is added by ``write_sql``)."""
     # every column the statement names (written, conflict target, overwritten) is declared on the table
@@ -84,7 +93,10 @@ def write_dml(shape: WritePlan) -> Any:
                 table(shape.schema, shape.name, "t0")).where(*where)
         assert payload is not None
         body = _payload_rows(shape, sa.func.json_populate_record, payload)
-        return sa.update(target.alias("t0")).values({c: body.c[c] for c in shape.columns}).where(*where)  # type: ignore[arg-type]
+        t0 = target.alias("t0")
+        ops = dict(shape.operations)
+        values = {c: UPDATE_OPS[ops[c]](t0.c[c], body.c[c]) if c in ops else body.c[c] for c in shape.columns}
+        return sa.update(t0).values(values).where(*where)  # type: ignore[arg-type]
     return sa.delete(target.alias("t0")).where(*where)  # type: ignore[arg-type]
 
 

@@ -143,6 +143,19 @@ async def test_import_with_truncate_replaces_the_rows_of_existing_tables(
     assert await snapshot(pg) == before
 
 
+async def test_import_with_truncate_of_a_referenced_table_exits_non_zero_and_changes_nothing(
+        env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pg: asyncpg.Connection, tmp_path: Path) -> None:
+    await pg.execute(TABLES_SQL)
+    before = await snapshot(pg)
+    dump = tmp_path / "parents.sql"  # acli_child, which references acli_parent, is not in the file
+    dump.write_bytes((await gateway(capsys, "export", "--tables", "acli_parent")).out.encode())
+    refused = await gateway(capsys, "import", "--truncate", str(dump))
+    assert refused.status == 1
+    assert (refused.error["statusCode"], refused.error["code"]) == (409, "23503")
+    assert "public.acli_child" in refused.error["message"]
+    assert await snapshot(pg) == before
+
+
 @pytest.mark.parametrize(("flags", "body"), [
     ([], {}),
     (["--format", "json"], {"format": "json"}),

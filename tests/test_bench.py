@@ -112,6 +112,7 @@ ROWS = [
     Row("REST list", 1, _result(3200), key="rest_list_planned", auth=report.JWT),
     Row("GraphQL list", 1, note="n/a (status 404)", key="graphql_list", auth=report.JWT),
     Row("REST insert", 1, _result(1000, p50=3.0, p99=12.0), key="rest_insert", auth=report.JWT),
+    Row("REST list, default count", 1, _result(2800), key="rest_list", auth=report.JWT),
 ]
 
 
@@ -139,6 +140,8 @@ def test_markdown_has_a_header_separator_and_a_line_per_row():
 
 @pytest.mark.parametrize(("target", "measured", "met"), [
     ("REST list, count=planned [JWT] >= 0.75 x minimal endpoint, same workers", "1w 0.80x", True),
+    ("REST list, default X-Total-Count [JWT] >= 0.6 x minimal endpoint (same page, no count), same workers",
+     "1w 0.70x", True),
     ("GraphQL list [JWT] >= 0.6 x REST list, count=planned [JWT]", "1w n/a", None),
     ("Insert 1 row, return=representation [JWT] >= 0.6 x REST list, count=planned [JWT]", "1w 0.31x", False),
     ("p99 <= 3 x p50 at 32 connections (every gateway row)",
@@ -179,3 +182,20 @@ def test_the_wide_schema_has_the_requested_tables_each_linked_to_the_previous():
     assert sql.count("CREATE TABLE") == 5
     assert sql.count("REFERENCES") == 4
     assert "CREATE TABLE wide_005" in sql
+
+
+def test_the_default_list_and_the_exact_count_run_the_same_page():
+    rows = {s.key: s.build(scenarios.Context(SMALL, "u"))[0] for s in scenarios.SCENARIOS}
+    default, exact, planned = rows["rest_list"], rows["rest_list_exact"], rows["rest_list_planned"]
+    assert default.path == exact.path == planned.path
+    assert (default.headers, exact.headers) == ((), (("Prefer", "count=exact"),))
+
+
+def test_the_default_list_is_judged_against_the_minimal_endpoint_and_shown_beside_the_other_lists():
+    rows = [Row("minimal", 1, _result(4000), key="minimal"),
+            Row("default", 1, _result(2000), key="rest_list", auth=report.JWT),
+            Row("GraphQL", 1, _result(2500), key="graphql_list", auth=report.JWT),
+            Row("exact", 1, _result(250), key="rest_list_exact", auth=report.JWT)]
+    verdict = next(v for v in report.evaluate(rows, Extras()) if v.target.startswith("REST list, default"))
+    assert verdict.measured == "1w 0.50x; x GraphQL list: 1w 0.80x; x count=exact: 1w 8.00x"
+    assert verdict.met is False

@@ -202,7 +202,7 @@ async def test_a_failing_mutation_field_rolls_back_the_whole_operation(
     body = await gql(gw, """mutation {
         ok: insert_writers(objects: [{id: 20, name: "fay"}]) { id }
         dup: insert_writers(objects: [{id: 1, name: "again"}]) { id }
-        never: delete_writers(filter: {}) { id } }""")
+        never: delete_writers(filter: {id: {is: NOT_NULL}}) { id } }""")
     assert body["data"] is None
     (error,) = body["errors"]
     assert error["path"] == ["dup"]

@@ -80,7 +80,7 @@ def test_query_fields_follow_the_naming_contract() -> None:
                              primary_key=("user_id",)))
     fields = roots(schema).fields
     assert str(fields["user_settings"].type) == "[UserSettings!]!"
-    assert list(fields["user_settings"].args) == ["filter", "orderBy", "limit", "offset"]
+    assert list(fields["user_settings"].args) == ["filter", "orderBy", "limit", "offset", "distinctOn"]
     assert str(fields["user_settings"].args["orderBy"].type) == "[UserSettingsOrderBy!]"
     assert str(fields["user_settings_count"].type) == "Int!"
     assert {k: str(a.type) for k, a in fields["user_settings_by_pk"].args.items()} == {"user_id": "UUID!"}
@@ -91,16 +91,26 @@ def test_query_fields_follow_the_naming_contract() -> None:
     assert {k: str(f.type) for k, f in conflict.fields.items()} == {
         "columns": "[UserSettingsColumn!]!", "update": "[UserSettingsColumn!]"}
     assert {k: str(a.type) for k, a in mutations["update_user_settings"].args.items()} == {
-        "filter": "UserSettingsFilter!", "set": "UserSettingsSetInput!"}
+        "filter": "UserSettingsFilter!", "set": "UserSettingsSetInput", "atMost": "Int"}
     assert str(mutations["delete_user_settings"].type) == "[UserSettings!]!"
+    assert {k: str(a.type) for k, a in mutations["delete_user_settings"].args.items()} == {
+        "filter": "UserSettingsFilter!", "atMost": "Int"}
+    assert str(mutations["insert_user_settings_one"].type) == "UserSettings"
+    assert {k: str(a.type) for k, a in mutations["insert_user_settings_one"].args.items()} == {
+        "object": "UserSettingsInsertInput!", "on_conflict": "UserSettingsOnConflict"}
+    assert {k: str(a.type) for k, a in mutations["update_user_settings_by_pk"].args.items()} == {
+        "user_id": "UUID!", "set": "UserSettingsSetInput"}
+    assert {k: str(a.type) for k, a in mutations["delete_user_settings_by_pk"].args.items()} == {"user_id": "UUID!"}
 
 
 def test_comparison_inputs_offer_the_rest_operators_for_the_column_type() -> None:
     schema = schema_of(Table("public", "t", "table", (col("a", "text", "text", 1), col("b", "bool", "bool", 2))))
     assert print_type(schema.type_map["StringComparison"]).split("\n")[2:-1] == [
         "  eq: String", "  neq: String", "  gt: String", "  gte: String", "  lt: String", "  lte: String",
-        "  like: String", "  ilike: String", "  in: [String!]", "  is: IsValue"]
-    assert list(schema.type_map["BooleanComparison"].fields) == ["eq", "neq", "is"]  # type: ignore[attr-defined]
+        "  in: [String!]", "  is: IsValue", "  isdistinct: String", "  like: String", "  ilike: String",
+        "  match: String", "  imatch: String", "  fts: String", "  plfts: String", "  phfts: String",
+        "  wfts: String"]
+    assert list(schema.type_map["BooleanComparison"].fields) == ["eq", "neq", "is", "isdistinct"]  # type: ignore[attr-defined]
     assert list(schema.type_map["IsValue"].values) == ["NULL", "NOT_NULL", "TRUE", "FALSE", "UNKNOWN"]  # type: ignore[attr-defined]
     assert list(schema.type_map["OrderDirection"].values) == [  # type: ignore[attr-defined]
         "ASC", "DESC", "ASC_NULLS_FIRST", "ASC_NULLS_LAST", "DESC_NULLS_FIRST", "DESC_NULLS_LAST"]
@@ -112,9 +122,10 @@ def test_views_that_cannot_be_written_have_no_mutations_and_generated_columns_ar
               deletable=False),
         Table("public", "items", "table", (col("id", "int4", "int", 1), col("total", "int4", "int", 2,
                                                                              is_generated=True))))
-    assert sorted(roots(schema, mutation=True).fields) == ["delete_items", "insert_items", "migrate",
-                                                          "update_items"]
+    assert sorted(roots(schema, mutation=True).fields) == ["delete_items", "insert_items", "insert_items_one",
+                                                          "migrate", "update_items"]  # no key: no *_by_pk
     assert list(schema.type_map["ItemsInsertInput"].fields) == ["id"]  # type: ignore[attr-defined]
+    assert list(schema.type_map["ItemsIncInput"].fields) == ["id"]  # type: ignore[attr-defined]
 
 
 def test_relations_are_to_one_objects_and_to_many_lists_with_list_arguments() -> None:
@@ -124,7 +135,7 @@ def test_relations_are_to_one_objects_and_to_many_lists_with_list_arguments() ->
     schema = schema_of(users, posts)
     assert str(obj(schema, "Posts").fields["author"].type) == "Users"
     many = obj(schema, "Users").fields["posts"]
-    assert (str(many.type), list(many.args)) == ("[Posts!]!", ["filter", "orderBy", "limit", "offset"])
+    assert (str(many.type), list(many.args)) == ("[Posts!]!", ["filter", "orderBy", "limit", "offset", "distinctOn"])
 
 
 def test_stable_functions_are_queries_and_volatile_ones_mutations() -> None:
@@ -182,3 +193,39 @@ def test_two_hundred_tables_build_one_schema() -> None:
 ])
 def test_graphql_values_become_the_filter_text_rest_would_send(value: Any, text: str) -> None:
     assert filter_text(value) == text
+
+
+def test_nullability_tells_the_truth_about_relations_and_required_insert_columns() -> None:
+    people = Table("public", "people", "table", (col("id", "int4", "int", 1, nullable=False),),
+                   primary_key=("id",))
+    guarded = Table("public", "guarded", "table", (col("id", "int4", "int", 1, nullable=False),),
+                    primary_key=("id",), rls_enabled=True)
+    pets = Table("public", "pets", "table", (
+        col("id", "int4", "int", 1, nullable=False, default="nextval('pets_id_seq')"),
+        col("name", "text", "text", 2, nullable=False),
+        col("nick", "text", "text", 3),
+        col("owner_id", "int4", "int", 4, nullable=False),
+        col("sitter_id", "int4", "int", 5),
+        col("guard_id", "int4", "int", 6, nullable=False)), primary_key=("id",), foreign_keys=(
+        ForeignKey("pets_owner_id_fkey", ("owner_id",), "public", "people", ("id",)),
+        ForeignKey("pets_sitter_id_fkey", ("sitter_id",), "public", "people", ("id",)),
+        ForeignKey("pets_guard_id_fkey", ("guard_id",), "public", "guarded", ("id",))))
+    schema = schema_of(people, guarded, pets)
+    fields = obj(schema, "Pets").fields
+    assert str(fields["owner"].type) == "People!"  # NOT NULL key, no RLS: the row is always there
+    assert str(fields["sitter"].type) == "People"  # nullable key
+    assert str(fields["guard"].type) == "Guarded"  # RLS may hide the row
+    insert = schema.type_map["PetsInsertInput"]
+    assert {k: str(f.type) for k, f in insert.fields.items()} == {  # type: ignore[attr-defined]
+        "id": "Int", "name": "String!", "nick": "String", "owner_id": "Int!", "sitter_id": "Int",
+        "guard_id": "Int!"}
+    assert all(not str(f.type).endswith("!") for f in schema.type_map["PetsSetInput"].fields.values())  # type: ignore[attr-defined]
+
+
+def test_an_insertable_view_offers_inserts_without_on_conflict() -> None:
+    schema = schema_of(Table("public", "open_view", "view", (col("n", "int4", "int", 1),), insertable=True,
+                             updatable=True, deletable=False))
+    mutations = roots(schema, mutation=True).fields
+    assert list(mutations["insert_open_view"].args) == ["objects"]
+    assert list(mutations["insert_open_view_one"].args) == ["object"]
+    assert "delete_open_view" not in mutations and "update_open_view" in mutations

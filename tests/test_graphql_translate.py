@@ -242,18 +242,21 @@ def test_on_conflict_with_update_merges_those_columns_and_without_ignores(
 
 def test_insert_rows_carry_decoded_json_values_and_missing_keys_take_defaults() -> None:
     insert = one('mutation { insert_users(objects: [{id: "0b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", '
-                 'karma: "12", balance: 1.5, tags: ["x"], meta: {a: [1]}}, {email: null}]) { id } }')
+                 'karma: "12", balance: 1.5, tags: ["x"], meta: {a: [1]}}, '
+                 '{id: "1b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", email: null}]) { id } }')
     assert insert.rows == ({"id": "0b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", "karma": 12, "balance": "1.5",
-                            "tags": ["x"], "meta": {"a": [1]}}, {"email": None})
+                            "tags": ["x"], "meta": {"a": [1]}},
+                           {"id": "1b7e3b28-6f1e-4f9c-9d0a-46e3e1c9a3a1", "email": None})
     assert insert.missing_default and insert.returning == (SelectColumn(FieldRef("id"), alias="id"),)
 
 
 def test_update_and_delete_carry_filter_and_returning() -> None:
     update = one('mutation { update_posts(filter: {id: {eq: 1}}, set: {title: "new"}) { title } }')
     assert update == Update(Target("posts", "public"), {"title": "new"}, where=(Filter(FieldRef("id"), "eq", "1"),),
-                            returning=(SelectColumn(FieldRef("title"), alias="title"),))
-    delete = one("mutation { delete_posts(filter: {}) { id } }")
-    assert delete == Delete(Target("posts", "public"), returning=(SelectColumn(FieldRef("id"), alias="id"),))
+                            returning=(SelectColumn(FieldRef("title"), alias="title"),), max_affected=1000)
+    delete = one("mutation { delete_posts(filter: {}, atMost: 3) { id } }")
+    assert delete == Delete(Target("posts", "public"), returning=(SelectColumn(FieldRef("id"), alias="id"),),
+                            max_affected=3)
 
 
 def test_functions_become_calls_shaped_by_their_row_type() -> None:
@@ -284,3 +287,47 @@ def test_a_query_asking_for_more_rows_than_the_cost_limit_is_refused() -> None:
     with pytest.raises(GatewayError) as err:
         op.charge(walk.cost)
     assert err.value.error == "INVALID_QUERY"
+
+
+def test_insert_one_is_an_insert_of_one_object() -> None:
+    insert = one('mutation { insert_posts_one(object: {id: 9, title: "t"}) { id } }')
+    assert isinstance(insert, Insert)
+    assert insert.rows == ({"id": 9, "title": "t"},)
+
+
+def test_by_pk_mutations_filter_on_every_key_column_and_have_no_row_bound() -> None:
+    update = one('mutation { update_posts_by_pk(id: 4, set: {title: "x"}) { id } }')
+    assert isinstance(update, Update)
+    assert (update.where, update.max_affected) == ((Filter(FieldRef("id"), "eq", "4"),), None)
+    delete = one("mutation { delete_posts_by_pk(id: 4) { id } }")
+    assert isinstance(delete, Delete)
+    assert delete.where == (Filter(FieldRef("id"), "eq", "4"),)
+
+
+def test_inc_marks_its_columns_as_increments_beside_set() -> None:
+    update = one('mutation { update_users(filter: {email: {eq: "a"}}, set: {email: "b"}, inc: {karma: 2}) { id } }')
+    assert isinstance(update, Update)
+    assert (dict(update.values), update.operations) == ({"email": "b", "karma": 2}, (("karma", "inc"),))
+
+
+@pytest.mark.parametrize(("mutation", "message"), [
+    ('update_users(filter: {email: {eq: "a"}}, set: {karma: 1}, inc: {karma: 2})', "changed twice"),
+    ('update_users(filter: {email: {eq: "a"}}, append: {meta: {}}, delete_key: {meta: "k"})', "changed twice"),
+    ('update_users(filter: {email: {eq: "a"}})', "Nothing to update"),
+    ('update_users(filter: {email: {eq: "a"}}, set: {email: "b"}, atMost: -1)', "atMost must not be negative"),
+])
+def test_contradictory_or_empty_updates_are_refused_before_any_sql(mutation: str, message: str) -> None:
+    with pytest.raises(GatewayError, match=message) as caught:
+        one(f"mutation {{ {mutation} {{ id }} }}")
+    assert caught.value.status == 400
+
+
+def test_admins_have_no_default_row_bound_and_others_the_setting() -> None:
+    document, _ = SCHEMA.documents.get('mutation { delete_posts(filter: {id: {gt: 0}}) { id } }')
+    assert document is not None
+    operation = get_operation_ast(document)
+    assert isinstance(operation, OperationDefinitionNode)
+    for admin, bound in ((True, None), (False, 7)):
+        walk = Walk({}, {}, Settings(graphql_max_affected=7), admin=admin)
+        (step,) = operation_steps(SCHEMA.schema, operation, walk) or []
+        assert isinstance(step.request, Delete) and step.request.max_affected == bound

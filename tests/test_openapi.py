@@ -105,6 +105,7 @@ async def test_the_document_needs_a_credential_like_every_other_path(app: Runnin
     ("/api/database/rpc/bump", {"post"}),  # volatile: POST only
     ("/api/database/rpc/nothing", {"post"}),
     ("/api/database/migrations", {"get", "post"}),
+    ("/api/database/advisor", {"get"}),
     ("/api/database/advance/rawsql", {"post"}),
     ("/api/database/advance/import", {"post"}),
 ])

@@ -210,13 +210,27 @@ def test_embeds_and_rpc_have_no_default_limit() -> None:
     assert isinstance(call.shape, CallPlan) and call.shape.limit_value is None
 
 
-@pytest.mark.parametrize(("count", "total", "estimate"), [
-    (None, "auto", False), ("exact", "auto", False), ("planned", "none", True), ("estimated", "none", True),
+@pytest.mark.parametrize(("count", "settings", "total", "count_limit"), [
+    (None, Settings(), "estimated", 10000),
+    (None, Settings(exact_count_limit=50), "estimated", 50),
+    (None, Settings(count="exact"), "auto", None),
+    ("exact", Settings(), "auto", None),
+    ("planned", Settings(), "planned", None),
+    ("estimated", Settings(max_rows=500), "estimated", 500),
+    ("estimated", Settings(count="exact"), "estimated", 1000),
 ])
-def test_count_kinds_choose_how_the_total_is_found(count: Any, total: str, estimate: bool) -> None:
-    p = planned(read(count=count))
+def test_count_kinds_choose_how_the_total_is_found(count: Any, settings: Settings, total: str,
+                                                   count_limit: int | None) -> None:
+    p = planned(read(count=count), settings)
     assert isinstance(p.shape, ReadPlan)
-    assert (p.shape.total, p.shape.estimate) == (total, estimate)
+    assert p.shape.total == total
+    limit = p.shape.count_limit
+    assert (None if limit is None else p.params[limit.index]) == count_limit
+
+
+def test_a_read_that_wants_no_total_plans_none_whatever_the_count_setting() -> None:
+    p = planned(read(want_total=False), Settings(count="exact"))
+    assert isinstance(p.shape, ReadPlan) and (p.shape.total, p.shape.count_limit) == ("none", None)
 
 
 # --------------------------------------------------------------------------- relationships
@@ -533,3 +547,31 @@ def test_filters_apply_only_to_row_returning_functions() -> None:
     p = planned(call("get_projects", {"cid": 1}, where=(f("id", "gt", "1"),), select=(embed("clients"),)))
     assert isinstance(p.shape, CallPlan) and p.shape.returning is not None
     assert p.shape.returning.where and isinstance(p.shape.returning.outputs[0], OutEmbed)
+
+
+# --------------------------------------------------------------------------- writes without a filter
+
+EVERYTHING = rq.Filter(rq.FieldRef("id"), "is", "not_null", negate=True)
+
+
+@pytest.mark.parametrize("req", [rq.Update(rq.Target("projects"), {"name": "x"}), rq.Delete(rq.Target("projects")),
+                                 rq.Delete(rq.Target("projects"), single=True, max_affected=5)])
+def test_an_update_or_delete_without_a_filter_is_refused_naming_a_filter_that_matches_every_row(
+        req: rq.Request) -> None:
+    err = fails(req, 400, "INVALID_QUERY", "21000")
+    verb = "UPDATE" if isinstance(req, rq.Update) else "DELETE"
+    assert err.message == f"{verb} requires a filter: without one it would affect every row of 'projects'"
+    assert err.hint and "?id=not.is.null (REST)" in err.hint and "filter: {id: {is: NOT_NULL}} (GraphQL)" in err.hint
+    assert err.next_actions and "?id=not.is.null" in err.next_actions
+
+
+def test_without_a_key_the_advice_is_a_null_or_not_null_test_on_a_column() -> None:
+    err = fails(rq.Delete(rq.Target("no_key")), 400, "INVALID_QUERY", "21000")
+    assert err.hint and "?or=(a.is.null,a.not.is.null)" in err.hint
+
+
+@pytest.mark.parametrize("req", [rq.Update(rq.Target("projects"), {"name": "x"}, where=(EVERYTHING,)),
+                                 rq.Delete(rq.Target("projects"), where=(EVERYTHING,))])
+def test_an_explicit_filter_that_matches_every_row_is_planned(req: rq.Request) -> None:
+    shape = planned(req).shape
+    assert isinstance(shape, WritePlan) and len(shape.where) == 1

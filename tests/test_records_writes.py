@@ -291,7 +291,7 @@ async def test_row_level_security_limits_each_user_to_their_rows(app: Running) -
     assert r.json() == [{"body": "alice's"}]
     r = await app.client.get("/api/database/records/notes?select=body&order=id", headers=app.admin)
     assert r.json() == [{"body": "alice's"}, {"body": "bob's"}]
-    r = await send(app, "PATCH", "notes", {"body": "taken"}, REPR, who="bob")
+    r = await send(app, "PATCH", "notes?id=not.is.null", {"body": "taken"}, REPR, who="bob")
     assert r.json() == [{"id": 2, "owner": app.uid("bob"), "body": "taken"}]
     r = await send(app, "POST", "notes", {"body": "forged", "owner": app.uid("bob")})
     assert_error(r, 403, "FORBIDDEN", "42501")
@@ -383,8 +383,8 @@ async def test_patch_matching_nothing_returns_an_empty_array(app: Running) -> No
     assert (r.status_code, r.json(), r.headers["content-range"]) == (200, [], "*/*")
 
 
-async def test_patch_without_filters_touches_every_row(app: Running, pg: asyncpg.Connection) -> None:
-    assert (await send(app, "PATCH", "projects", {"name": "same"})).status_code == 204
+async def test_patch_with_a_filter_every_row_meets_touches_every_row(app: Running, pg: asyncpg.Connection) -> None:
+    assert (await send(app, "PATCH", "projects?id=not.is.null", {"name": "same"})).status_code == 204
     assert await rows(pg, "select distinct name from rest_write.projects") == [("same",)]
 
 
@@ -421,7 +421,7 @@ async def test_bad_patches_are_refused_and_change_nothing(app: Running, pg: asyn
 
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("PATCH", "projects?client_id=eq.1", {"name": "x"}),
-    ("PATCH", "projects", {"name": "x"}),
+    ("PATCH", "projects?id=not.is.null", {"name": "x"}),
     ("DELETE", "projects?client_id=eq.2", None),
     ("POST", "items", [{"id": 60}, {"id": 61}]),
 ])
@@ -470,8 +470,8 @@ async def test_a_delete_with_a_json_content_type_and_an_empty_body_works(app: Ru
     assert await count(pg, "items") == 14
 
 
-async def test_delete_without_filters_removes_every_row(app: Running, pg: asyncpg.Connection) -> None:
-    assert (await send(app, "DELETE", "items")).status_code == 204
+async def test_delete_with_a_filter_every_row_meets_removes_every_row(app: Running, pg: asyncpg.Connection) -> None:
+    assert (await send(app, "DELETE", "items?id=not.is.null")).status_code == 204
     assert await count(pg, "items") == 0
 
 

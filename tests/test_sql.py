@@ -15,7 +15,7 @@ import pytest
 from gateway import plan, sql
 from gateway import request as rq
 from gateway.catalog import Catalog, Column, ForeignKey, Function, FunctionArg, Table
-from gateway.plannodes import ColExpr, P, Pred, Rel
+from gateway.plannodes import ColExpr, P, Pred, ReadPlan, Rel
 from gateway.settings import Settings
 from gateway.sqlexpr import DIALECT, OPERATORS, predicate
 
@@ -216,6 +216,7 @@ def test_identifiers_are_quoted_by_the_preparer() -> None:
     ("eq", "="), ("neq", "!="), ("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<="), ("like", "LIKE"),
     ("ilike", "ILIKE"), ("match", "~"), ("imatch", "~*"), ("isdistinct", "IS DISTINCT FROM"), ("cs", "@>"),
     ("cd", "<@"), ("ov", "&&"), ("sl", "<<"), ("sr", ">>"), ("nxr", "&<"), ("nxl", "&>"), ("adj", "-|-"),
+    ("has_key", "?"), ("has_any_keys", "?|"), ("has_all_keys", "?&"),
 ])
 def test_the_operator_table_maps_each_name_to_its_sql_operator(op: str, sql_op: str) -> None:
     assert op in OPERATORS
@@ -226,7 +227,7 @@ def test_the_operator_table_maps_each_name_to_its_sql_operator(op: str, sql_op: 
 
 def test_every_operator_of_the_table_is_covered() -> None:
     covered = {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch", "isdistinct", "cs", "cd",
-               "ov", "sl", "sr", "nxr", "nxl", "adj"}
+               "ov", "sl", "sr", "nxr", "nxl", "adj", "has_key", "has_any_keys", "has_all_keys"}
     assert set(OPERATORS) == covered
 
 
@@ -247,10 +248,41 @@ def test_is_in_quantified_and_full_text_predicates(pred: Pred, expected: str) ->
     assert " ".join(text.split()) == expected
 
 
-def test_planned_counts_explain_the_filtered_rows_not_the_aggregate() -> None:
-    planned = plan.plan(rq.Read(rq.Target("projects"), where=(f("id", "gt", "1"),), count="planned"),
-                        CATALOG, SETTINGS)
-    explain = sql.explain_statement(planned)
-    assert " ".join(explain.sql.split()) == ('EXPLAIN (FORMAT JSON) SELECT 1 FROM public.projects AS t0 '
-                                             'WHERE t0."id" > CAST(CAST($1 AS text) AS integer)')
-    assert "count(*)" in sql.count_statement(planned).sql
+ESTIMATE = ("auth.estimate_rows(E'SELECT 1 FROM public.projects AS t0 "
+            "WHERE t0.\"id\" > CAST(CAST($1[3] AS text) AS integer)', $1)")
+
+
+def run_form(req: rq.Read, settings: Settings = SETTINGS) -> str:
+    return " ".join(sql.compile_for_run(plan.plan(req, CATALOG, settings).shape).split())
+
+
+def test_planned_counts_estimate_the_filtered_rows_in_the_same_statement() -> None:
+    text = run_form(rq.Read(rq.Target("projects"), where=(f("id", "gt", "1"),), count="planned"))
+    assert f"ELSE -{ESTIMATE} END AS total" in text
+
+
+def test_the_default_total_counts_only_when_the_estimate_is_within_the_limit() -> None:
+    text = run_form(rq.Read(rq.Target("projects"), where=(f("id", "gt", "1"),)))
+    assert ("ELSE (SELECT CASE WHEN (pgrst_estimate.rows <= CAST($1[4] AS bigint)) THEN (SELECT count(*) AS "
+            "count_1 FROM public.projects AS t0 WHERE t0.\"id\" > CAST(CAST($1[3] AS text) AS integer)) "
+            f"ELSE -pgrst_estimate.rows END AS anon_1 FROM (SELECT {ESTIMATE} AS rows LIMIT ALL OFFSET 0) "
+            "AS pgrst_estimate) END AS total") in text
+
+
+@pytest.mark.parametrize("req", [
+    rq.Read(rq.Target("projects"), count="exact"),
+    rq.Read(rq.Target("projects"), count="planned"),
+    rq.Read(rq.Target("projects")),
+])
+def test_the_transaction_form_counts_exactly(req: rq.Read) -> None:
+    text, _ = compiled(req)
+    assert "estimate_rows" not in text
+    assert "ELSE (SELECT count(*) AS count_1 FROM public.projects AS t0) END AS total" in text
+
+
+def test_the_estimated_query_is_one_string_literal_whatever_its_names_hold() -> None:
+    odd = Pred(ColExpr("t0", "50% o'clock\\"), "eq", P(0), "text")
+    shape = ReadPlan(Rel("my schema", "it's", "t0", (), (odd,)), "planned", True, False, None, None)
+    text = " ".join(sql.compile_for_run(shape).split())
+    assert ("-auth.estimate_rows(E'SELECT 1 FROM \"my schema\".\"it''s\" AS t0 "
+            "WHERE t0.\"50% o''clock\\\\\" = CAST($1[1] AS text)', $1)") in text

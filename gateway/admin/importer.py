@@ -7,8 +7,10 @@ Out: ``{filename, fileSize, tables, rowsImported}`` (plus the real server's ``su
 
 The whole file passes the guard in ``import`` mode first (relaxed rules; transaction control is a
 400, since the import is one transaction already). With ``truncate`` the tables the file creates
-or inserts into that exist already are emptied first (``TRUNCATE ... CASCADE``, as the real server
-does); tables in protected schemas are never truncated.
+or inserts into that exist already are emptied first — exactly those, never with ``CASCADE``:
+when a table outside the file has a foreign key to one of them, the import is refused with 409
+naming each such table and nothing changes (the real server cascades, silently emptying tables
+the file never mentions). Tables in protected schemas are never truncated.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ from .exportsql import ident
 EXTENSIONS = (".sql", ".txt")
 EXISTING_SQL = "SELECT t FROM unnest($1::text[]) AS t WHERE pg_catalog.to_regclass(t) IS NOT NULL"
 SEARCH_PATH_SQL = "SELECT pg_catalog.set_config('search_path', $1, true)"
+# foreign keys from tables outside the truncated set into it (a partition's copy of its parent's key
+# is not counted twice: conparentid is 0 only for the key as declared)
+DEPENDENTS_SQL = """
+SELECT pg_catalog.format('%I.%I', dn.nspname, d.relname) AS dependent,
+       pg_catalog.format('%I.%I', tn.nspname, t.relname) AS target, c.conname AS name
+FROM pg_catalog.pg_constraint c
+JOIN pg_catalog.pg_class d ON d.oid = c.conrelid JOIN pg_catalog.pg_namespace dn ON dn.oid = d.relnamespace
+JOIN pg_catalog.pg_class t ON t.oid = c.confrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+WHERE c.contype = 'f' AND c.conparentid = 0
+  AND c.confrelid = ANY($1::pg_catalog.regclass[]) AND NOT c.conrelid = ANY($1::pg_catalog.regclass[])
+ORDER BY 1, 2, 3
+"""
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,8 @@ async def run(conn: asyncpg.Connection, upload: ImportFile, truncate: bool, iden
         candidates = [f"{ident(s or schema)}.{ident(n)}" for s, n in upload.tables if not sqlguard.protected(s)]
         existing = [r["t"] for r in await conn.fetch(EXISTING_SQL, candidates)]
         if existing:
-            await conn.execute(f"TRUNCATE {', '.join(existing)} CASCADE")
+            await refuse_dependents(conn, existing)
+            await conn.execute(f"TRUNCATE {', '.join(existing)}")
     rows = 0
     for number, text in enumerate(upload.statements, 1):
         try:
@@ -76,6 +91,24 @@ async def run(conn: asyncpg.Connection, upload: ImportFile, truncate: bool, iden
     names = list(dict.fromkeys(name for _, name in upload.tables))
     return {"filename": upload.filename, "fileSize": upload.size, "tables": names, "rowsImported": rows,
             "success": True, "message": f"Imported {rows} rows from {len(upload.statements)} statements"}
+
+
+async def refuse_dependents(conn: asyncpg.Connection, tables: list[str]) -> None:
+    """409 naming every table outside ``tables`` whose foreign key references one of them: truncating
+    would need CASCADE, which would empty tables the file does not mention."""
+    found = await conn.fetch(DEPENDENTS_SQL, tables)
+    if not found:
+        return
+    dependents = list(dict.fromkeys(r["dependent"] for r in found))
+    links = "; ".join(f"{r['dependent']} references {r['target']} ({r['name']})" for r in found)
+    raise GatewayError(
+        409, "DATABASE_CONSTRAINT_VIOLATION",
+        f"Cannot truncate the file's tables: {', '.join(dependents)} "
+        f"{'references' if len(dependents) == 1 else 'reference'} them and would have to be emptied too "
+        "(the import never cascades); nothing was imported",
+        code="23503", details=links,
+        next_actions="Add the referencing tables to the file, empty them yourself first, "
+                     "or import without truncate")
 
 
 def failed(exc: BaseException, identity: Identity, number: int, text: str) -> GatewayError:

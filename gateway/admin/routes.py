@@ -6,6 +6,7 @@ Out: JSON responses. Every handler first asks ``gw.auth.identify_admin`` (401/40
      that the app renders.
 
     GET  /functions /indexes /policies /triggers [?schema=]   introspect.py (from the catalog)
+    GET  /advisor [?schema=]                                    advisor.py
     GET  /migrations, POST /migrations                          migrations.py
     POST /advance/rawsql                                        rawsql.py, strict
     POST /advance/rawsql/unrestricted                           rawsql.py, relaxed
@@ -36,7 +37,7 @@ from starlette.routing import Route
 from ..errors import GatewayError, table_not_found
 from ..execute import RequestContext
 from ..identity import Identity
-from . import bulk, export, importer, introspect, migrations, rawsql
+from . import advisor, bulk, export, importer, introspect, migrations, rawsql
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -100,6 +101,14 @@ async def listing(request: Request) -> Response:
     schema = introspect.schema_filter(request.query_params, request.query_params.getlist)
     build = introspect.LISTS[request.url.path.rstrip("/").rsplit("/", 1)[-1]]
     return respond(build(gw.catalogs.get(), schema))
+
+
+async def advisor_endpoint(request: Request) -> Response:
+    """Security findings over the exposed schemas (or the one ``?schema=`` names)."""
+    gw, identity = await admin(request)
+    schema = introspect.schema_filter(request.query_params, request.query_params.getlist)
+    async with gw.executor.transaction(identity, context(request, read_only=True), rawsql.USER_SQL_RULES) as tx:
+        return respond(await advisor.findings(tx, (schema,) if schema else gw.settings.schemas))
 
 
 async def migrations_endpoint(request: Request) -> Response:
@@ -196,6 +205,7 @@ async def bulk_endpoint(request: Request) -> Response:
 
 ROUTES = [
     *(Route(f"/{name}", listing, methods=["GET"]) for name in introspect.LISTS),
+    Route("/advisor", advisor_endpoint, methods=["GET"]),
     Route("/migrations", migrations_endpoint, methods=["GET", "POST"]),
     Route("/advance/rawsql", raw_strict, methods=["POST"]),
     Route("/advance/rawsql/unrestricted", raw_relaxed, methods=["POST"]),

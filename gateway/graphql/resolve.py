@@ -38,6 +38,7 @@ from ..execute import RequestContext, Transaction
 from ..identity import Identity
 from ..request import Request
 from ..settings import Settings
+from . import connection
 from .limits import check_cost
 from .translate import GATEWAY, RootField, Walk, operation_steps, root_request
 
@@ -116,6 +117,9 @@ OUTPUT: dict[str, Any] = {
     "update": lambda result, root: orjson.loads(result.body),
     "delete": lambda result, root: orjson.loads(result.body),
     "by_pk": lambda result, root: _first(result.body),
+    "insert_one": lambda result, root: _first(result.body),
+    "update_by_pk": lambda result, root: _first(result.body),
+    "delete_by_pk": lambda result, root: _first(result.body),
     "count": lambda result, root: result.total,
     "call": lambda result, root: _decode_call(result.body, root),
 }
@@ -126,7 +130,13 @@ async def resolve_root(_source: Any, info: Any, **args: Any) -> Any:
     op: Operation = info.context
     fdef = info.parent_type.fields[info.field_name]
     root: RootField = fdef.extensions[GATEWAY]
-    walk = Walk(info.variable_values, info.fragments, op.settings)
+    walk = Walk(info.variable_values, info.fragments, op.settings, admin=op.identity.is_admin)
+    if root.kind == "connection":  # a page and, when totalCount is selected, its count
+        page = connection.plan(root, fdef, info.field_nodes, args, walk)
+        op.charge(walk.cost)
+        rows = await op.run(page.read)
+        total = (await op.run(page.count)).total if page.count is not None else None
+        return connection.value(rows.body, page, total)
     request = root_request(root, fdef, info.field_nodes, args, walk)
     op.charge(walk.cost)
     result = await op.run(request)

@@ -150,17 +150,19 @@ SCALARS: dict[TypeCategory, GraphQLScalarType] = {
 # Categories whose values PostgreSQL must render as text for the GraphQL value (see BigInt).
 OUTPUT_CAST: dict[TypeCategory, str] = {"bigint": "text", "numeric": "text"}
 
-_ORDERED = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "is")
+_ORDERED = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "is", "isdistinct")
 # scalar name -> the REST operators its comparison input offers (lists: see LIST_OPERATORS)
 OPERATORS: dict[str, tuple[str, ...]] = {
-    "String": (*_ORDERED[:6], "like", "ilike", "in", "is"),
+    "String": (*_ORDERED, "like", "ilike", "match", "imatch", "fts", "plfts", "phfts", "wfts"),
     "Int": _ORDERED, "BigInt": _ORDERED, "Float": _ORDERED, "Decimal": _ORDERED, "UUID": _ORDERED,
     "DateTime": _ORDERED, "Date": _ORDERED, "Time": _ORDERED,
-    "Boolean": ("eq", "neq", "is"),
-    "JSON": ("eq", "neq", "is"),
+    "Boolean": ("eq", "neq", "is", "isdistinct"),
+    "JSON": ("eq", "neq", "is", "isdistinct", "cs", "cd", "has_key", "has_any_keys", "has_all_keys"),
 }
 ENUM_OPERATORS: tuple[str, ...] = _ORDERED
-LIST_OPERATORS: tuple[str, ...] = ("eq", "neq", "is")
+LIST_OPERATORS: tuple[str, ...] = ("eq", "neq", "is", "isdistinct", "cs", "cd", "ov")
+# operators whose input is not the compared column's own type
+KEY_OPERATORS: frozenset[str] = frozenset({"has_key", "has_any_keys", "has_all_keys"})
 
 
 def _array_element(value: Any) -> str:

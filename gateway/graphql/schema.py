@@ -15,8 +15,16 @@ Per table or view ``posts`` (type ``Posts``; naming rules in ``names.py``):
     input PostsOnConflict { columns: [PostsColumn!]!  update: [PostsColumn!] }
     Query:    posts(filter, orderBy, limit, offset): [Posts!]!   posts_count(filter): Int!   posts_by_pk(<pk>): Posts
     Mutation: insert_posts(objects: [PostsInsertInput!]!, on_conflict: PostsOnConflict): [Posts!]!
-              update_posts(filter: PostsFilter!, set: PostsSetInput!): [Posts!]!
-              delete_posts(filter: PostsFilter!): [Posts!]!
+              insert_posts_one(object: PostsInsertInput!, on_conflict: PostsOnConflict): Posts
+              update_posts(filter: PostsFilter!, set: PostsSetInput, inc: PostsIncInput, atMost: Int): [Posts!]!
+              update_posts_by_pk(<pk>, set: PostsSetInput, inc: PostsIncInput): Posts
+              delete_posts(filter: PostsFilter!, atMost: Int): [Posts!]!
+              delete_posts_by_pk(<pk>): Posts
+
+``inc`` adds to numeric columns (``views = views + n``); ``atMost`` bounds the rows an update or
+delete may change (default: unlimited for admins, ``GATEWAY_GRAPHQL_MAX_AFFECTED`` for everyone
+else): more fails the whole operation and changes nothing. The ``*_by_pk`` and ``*_one`` fields
+answer the row, or null when none matched (or an ``on_conflict`` skipped it).
 
 Always present: ``admin { ... }`` on Query and ``migrate(version, name, sql)`` on
 Mutation, for admins (``admin.py``).
@@ -44,6 +52,7 @@ from typing import Any
 
 from graphql import (
     GraphQLArgument,
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLEnumValue,
     GraphQLField,
@@ -57,14 +66,16 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     validate_schema,
 )
 
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
+from ..planwrite import NUMERIC
 from ..settings import Settings
 from . import admin, limits, names, resolve
-from .scalars import ENUM_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
-from .translate import GATEWAY, ColumnField, RelationField, RootField, TableShape
+from .scalars import ENUM_OPERATORS, KEY_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
+from .translate import GATEWAY, ColumnField, RelationField, RootField, RootKind, TableShape
 
 log = logging.getLogger("gateway.graphql")
 
@@ -92,6 +103,12 @@ IS_VALUE = GraphQLEnumType("IsValue", {
 })
 
 
+PAGE_INFO = GraphQLObjectType("PageInfo", {
+    "hasNextPage": GraphQLField(GraphQLNonNull(GraphQLBoolean)),
+    "hasPreviousPage": GraphQLField(GraphQLNonNull(GraphQLBoolean)),
+    "startCursor": GraphQLField(GraphQLString), "endCursor": GraphQLField(GraphQLString)})
+
+
 def key_resolver(source: Mapping[str, Any], info: Any, **_args: Any) -> Any:
     """Rows come from PostgreSQL keyed by response key (alias or field name)."""
     return source.get(info.path.key)
@@ -109,6 +126,7 @@ class _Table:
     obj: GraphQLObjectType | None = None
     filter: GraphQLInputObjectType | None = None
     order: GraphQLInputObjectType | None = None
+    column_enum: GraphQLEnumType | None = None  # ``PostsColumn``: conflict targets, distinctOn
 
 
 class _Builder:
@@ -195,8 +213,10 @@ class _Builder:
                                                      for op in LIST_OPERATORS}
             else:
                 allowed = OPERATORS.get(base.name, ENUM_OPERATORS)
-                ops = {op: GraphQLInputField(GraphQLList(GraphQLNonNull(element)) if op == "in" else element)
-                       for op in allowed}
+                key_list = GraphQLList(GraphQLNonNull(GraphQLString))
+                ops = {op: GraphQLInputField(
+                    GraphQLList(GraphQLNonNull(element)) if op == "in" else GraphQLString if op == "has_key"
+                    else key_list if op in KEY_OPERATORS else element) for op in allowed}
             ops["is"] = GraphQLInputField(IS_VALUE)
             suffix = "ListComparison" if column.is_array else "Comparison"
             self.comparisons[key] = GraphQLInputObjectType(
@@ -205,16 +225,31 @@ class _Builder:
 
     # ---------------------------------------------------------------- per table
 
+    def relation_fields(self, t: _Table) -> None:
+        """``t.shape.relations``: how each relation field embeds or filters through its relationship."""
+        for name, rel, to_one in t.relations:
+            target = self.tables[rel.target]
+            # PostgREST's hint cannot choose between the two sides of a self-reference; the FK's
+            # name used as the relation name means its to-one side
+            self_ref = rel.target == t.table.key
+            t.shape.relations[name] = RelationField(target.shape, rel.constraint if self_ref else target.table.name,
+                                                    None if self_ref else rel.constraint, to_one)
+
     def build_table(self, t: _Table) -> None:
         tn, table, cols = t.type_name, t.table, t.shape.columns
         t.obj = GraphQLObjectType(tn, lambda: self._object_fields(t), description=table.comment)
         t.filter = GraphQLInputObjectType(f"{tn}Filter", lambda: {
             **{n: GraphQLInputField(self.comparison(c)) for n, c in cols.items()},
+            # a related row matches (to-one), at least one related row matches (to-many)
+            **{n: GraphQLInputField(_req(self.tables[rel.target].filter)) for n, rel, _ in t.relations},
             "and": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "or": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "not": GraphQLInputField(_req(t.filter)),
         })
-        t.order = GraphQLInputObjectType(f"{tn}OrderBy", {n: GraphQLInputField(ORDER_DIRECTION) for n in cols})
+        t.column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in cols.items()})
+        t.order = GraphQLInputObjectType(f"{tn}OrderBy", lambda: {
+            **{n: GraphQLInputField(ORDER_DIRECTION) for n in cols},
+            **{n: GraphQLInputField(_req(self.tables[rel.target].order)) for n, rel, one in t.relations if one}})
         list_type = GraphQLNonNull(GraphQLList(GraphQLNonNull(t.obj)))
         root = RootField("list", t.shape)
         self.query[t.field_name] = GraphQLField(list_type, self._list_args(t), resolve.resolve_root,
@@ -222,14 +257,39 @@ class _Builder:
         self.query[f"{t.field_name}_count"] = GraphQLField(
             GraphQLNonNull(GraphQLInt), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
             extensions={GATEWAY: RootField("count", t.shape)})
-        pk = {n: c for n, c in cols.items() if c.name in table.primary_key}
-        if pk and len(pk) == len(table.primary_key):
+        if self._pk_args(t):
+            self.query[f"{t.field_name}_connection"] = self._connection_field(t)
             self.query[f"{t.field_name}_by_pk"] = GraphQLField(
-                t.obj, {n: GraphQLArgument(_required(self.input_type(c.category, c.udt, c.is_array), True))
-                        for n, c in pk.items()},
-                resolve.resolve_root, extensions={GATEWAY: RootField("by_pk", t.shape,
-                                                                     args={n: c.name for n, c in pk.items()})})
+                t.obj, self._pk_args(t), resolve.resolve_root,
+                extensions={GATEWAY: RootField("by_pk", t.shape, args=self._pk_columns(t))})
         self._mutations(t, list_type)
+
+    def _connection_field(self, t: _Table) -> GraphQLField:
+        """``<t>_connection``: keyset pages (``connection.py``); only where a primary key makes the order total."""
+        obj = _req(t.obj)
+        edge = GraphQLObjectType(f"{t.type_name}Edge", {
+            "cursor": GraphQLField(GraphQLNonNull(GraphQLString)), "node": GraphQLField(GraphQLNonNull(obj))})
+        conn = GraphQLObjectType(f"{t.type_name}Connection", {
+            "nodes": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(obj)))),
+            "edges": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(edge)))),
+            "pageInfo": GraphQLField(GraphQLNonNull(PAGE_INFO)),
+            "totalCount": GraphQLField(GraphQLNonNull(GraphQLInt), description="Counted only when selected.")})
+        args = {"filter": GraphQLArgument(_req(t.filter)),
+                "orderBy": GraphQLArgument(GraphQLList(GraphQLNonNull(_req(t.order)))),
+                **{name: GraphQLArgument(GraphQLInt) for name in ("first", "last")},
+                **{name: GraphQLArgument(GraphQLString) for name in ("after", "before")}}
+        return GraphQLField(GraphQLNonNull(conn), args, resolve.resolve_root,
+                            extensions={GATEWAY: RootField("connection", t.shape)})
+
+    def _pk_columns(self, t: _Table) -> dict[str, str]:
+        """GraphQL argument -> primary key column; empty unless every key column is exposed."""
+        pk = {n: c.name for n, c in t.shape.columns.items() if c.name in t.table.primary_key}
+        return pk if pk and len(pk) == len(t.table.primary_key) else {}
+
+    def _pk_args(self, t: _Table) -> dict[str, GraphQLArgument]:
+        cols = t.shape.columns
+        return {n: GraphQLArgument(_required(self.input_type(cols[n].category, cols[n].udt, cols[n].is_array), True))
+                for n in self._pk_columns(t)}
 
     def _object_fields(self, t: _Table) -> dict[str, GraphQLField]:
         fields = {n: GraphQLField(self.output_type(c, t.table), resolve=key_resolver, description=c.comment,
@@ -237,18 +297,25 @@ class _Builder:
                   for n, c in t.shape.columns.items()}
         for name, rel, to_one in t.relations:
             target = self.tables[rel.target]
-            # PostgREST's hint cannot choose between the two sides of a self-reference; the FK's
-            # name used as the relation name means its to-one side
-            self_ref = rel.target == t.table.key
-            kind = RelationField(target.shape, rel.constraint if self_ref else target.table.name,
-                                 None if self_ref else rel.constraint, to_one)
+            kind = t.shape.relations[name]
             assert target.obj is not None
             if to_one:
-                fields[name] = GraphQLField(target.obj, resolve=key_resolver, extensions={GATEWAY: kind})
+                fields[name] = GraphQLField(self._to_one_type(t.table, rel, target), resolve=key_resolver,
+                                            extensions={GATEWAY: kind})
             else:
                 fields[name] = GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(target.obj))),
                                             self._list_args(target), key_resolver, extensions={GATEWAY: kind})
         return fields
+
+    @staticmethod
+    def _to_one_type(table: Table, rel: Relationship, target: _Table) -> GraphQLOutputType:
+        """Non-null only when a row must exist and the caller must see it: the FK side's columns are
+        all NOT NULL in a table, and the target has no RLS (a policy may hide the row)."""
+        assert target.obj is not None
+        own = {fk.columns for fk in table.foreign_keys if fk.name == rel.constraint}
+        required = table.kind in ("table", "partitioned_table") and rel.source_columns in own and all(
+            not table.column_map[c].nullable for c in rel.source_columns)
+        return GraphQLNonNull(target.obj) if required and not target.table.rls_enabled else target.obj
 
     def _column_field(self, column: Column) -> ColumnField:
         cast = OUTPUT_CAST.get(column.category)
@@ -258,7 +325,9 @@ class _Builder:
     def _list_args(self, t: _Table) -> dict[str, GraphQLArgument]:
         return {"filter": GraphQLArgument(_req(t.filter)), "orderBy": GraphQLArgument(
             GraphQLList(GraphQLNonNull(_req(t.order)))),
-            "limit": GraphQLArgument(GraphQLInt), "offset": GraphQLArgument(GraphQLInt)}
+            "limit": GraphQLArgument(GraphQLInt), "offset": GraphQLArgument(GraphQLInt),
+            "distinctOn": GraphQLArgument(GraphQLList(GraphQLNonNull(_req(t.column_enum))), description=(
+                "Keep the first row for each distinct value of these columns (they must lead orderBy)."))}
 
     def _mutations(self, t: _Table, list_type: GraphQLOutputType) -> None:
         tn, table = t.type_name, t.table
@@ -266,27 +335,56 @@ class _Builder:
         if not writable or table.kind not in ("table", "view", "partitioned_table", "foreign_table"):
             return
 
-        def row_input(name: str) -> GraphQLInputObjectType:
+        def row_input(name: str, insert: bool = False) -> GraphQLInputObjectType:
+            # an insert must give every NOT NULL column that has no default, identity or generation
             return GraphQLInputObjectType(name, {
-                n: GraphQLInputField(self.input_type(c.category, c.udt, c.is_array)) for n, c in writable.items()})
-        column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in t.shape.columns.items()})
+                n: GraphQLInputField(_required(self.input_type(c.category, c.udt, c.is_array),
+                                               insert and table.kind == "table" and not c.nullable
+                                               and not c.has_default))
+                for n, c in writable.items()})
+        column_enum = _req(t.column_enum)
+        pk_args, pk_columns = self._pk_args(t), self._pk_columns(t)
+
+        def field(kind: RootKind, out: GraphQLOutputType, args: dict[str, GraphQLArgument]) -> GraphQLField:
+            return GraphQLField(out, args, resolve.resolve_root,
+                                extensions={GATEWAY: RootField(kind, t.shape, args=pk_columns)})
         if table.insertable:
             conflict = GraphQLInputObjectType(f"{tn}OnConflict", {
                 "columns": GraphQLInputField(GraphQLNonNull(GraphQLList(GraphQLNonNull(column_enum)))),
                 "update": GraphQLInputField(GraphQLList(GraphQLNonNull(column_enum)))})
-            self.mutation[f"insert_{t.field_name}"] = GraphQLField(list_type, {
-                "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(row_input(f"{tn}InsertInput"))))),
-                "on_conflict": GraphQLArgument(conflict)}, resolve.resolve_root,
-                extensions={GATEWAY: RootField("insert", t.shape)})
+            insert_input = row_input(f"{tn}InsertInput", insert=True)
+            # a view has no unique index of its own for ON CONFLICT to name
+            upsert = {"on_conflict": GraphQLArgument(conflict)} if table.kind in ("table", "partitioned_table") \
+                else {}
+            self.mutation[f"insert_{t.field_name}"] = field("insert", list_type, {
+                "objects": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(insert_input)))), **upsert})
+            self.mutation[f"insert_{t.field_name}_one"] = field("insert_one", _req(t.obj), {
+                "object": GraphQLArgument(GraphQLNonNull(insert_input)), **upsert})
+        at_most = {"atMost": GraphQLArgument(GraphQLInt, description=(
+            "Most rows this may change; more fails the operation and changes nothing."))}
         if table.updatable:
-            self.mutation[f"update_{t.field_name}"] = GraphQLField(list_type, {
-                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))),
-                "set": GraphQLArgument(GraphQLNonNull(row_input(f"{tn}SetInput")))}, resolve.resolve_root,
-                extensions={GATEWAY: RootField("update", t.shape)})
+            numeric = {n: c for n, c in writable.items() if c.category in NUMERIC and not c.is_array}
+            jsonb = {n: c for n, c in writable.items() if c.udt == "jsonb" and not c.is_array}
+            changes = {"set": GraphQLArgument(row_input(f"{tn}SetInput"))}
+            for arg, suffix, cols, field_type, doc in (
+                    ("inc", "IncInput", numeric, None, "Amounts added to numeric columns (column = column + amount)."),
+                    ("append", "AppendInput", jsonb, JSONScalar, "JSON merged into jsonb columns (column || value)."),
+                    ("delete_key", "DeleteKeyInput", jsonb, GraphQLString,
+                     "A key removed from jsonb columns (column - key).")):
+                if cols:
+                    changes[arg] = GraphQLArgument(GraphQLInputObjectType(f"{tn}{suffix}", {
+                        n: GraphQLInputField(field_type or self.input_type(c.category, c.udt, False))
+                        for n, c in cols.items()}, description=doc))
+            self.mutation[f"update_{t.field_name}"] = field("update", list_type, {
+                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))), **changes, **at_most})
+            if pk_args:
+                self.mutation[f"update_{t.field_name}_by_pk"] = field("update_by_pk", _req(t.obj),
+                                                                       {**pk_args, **changes})
         if table.deletable:
-            self.mutation[f"delete_{t.field_name}"] = GraphQLField(list_type, {
-                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter)))}, resolve.resolve_root,
-                extensions={GATEWAY: RootField("delete", t.shape)})
+            self.mutation[f"delete_{t.field_name}"] = field("delete", list_type, {
+                "filter": GraphQLArgument(GraphQLNonNull(_req(t.filter))), **at_most})
+            if pk_args:
+                self.mutation[f"delete_{t.field_name}_by_pk"] = field("delete_by_pk", _req(t.obj), pk_args)
 
     # ---------------------------------------------------------------- functions
 
@@ -330,6 +428,8 @@ class _Builder:
 
     def build(self) -> GraphQLSchema:
         self.claim_names()
+        for t in self.tables.values():
+            self.relation_fields(t)
         for t in self.tables.values():
             self.build_table(t)
         self.build_functions()

@@ -50,17 +50,20 @@ from ..request import (
     Insert,
     Order,
     Read,
+    RelatedFilter,
     Request,
     SelectColumn,
     SelectEmbed,
     SelectItem,
     Target,
     Update,
+    UpdateOp,
 )
 from ..settings import Settings
 from .scalars import body_value, filter_text
 
 GATEWAY = "gateway"  # the key of a field's ``extensions`` that holds its kind
+UPDATE_OPS: tuple[UpdateOp, ...] = ("inc", "append", "delete_key")  # update arguments besides ``set``
 
 # --------------------------------------------------------------------------- field kinds
 
@@ -71,6 +74,9 @@ class TableShape:
 
     table: Table
     columns: Mapping[str, Column]  # GraphQL field name -> column, the same in every input type
+    # GraphQL field name -> relation, for filters and ordering through it (filled in by the schema
+    # builder once every table's shape exists, since relations point both ways)
+    relations: dict[str, RelationField] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def target(self) -> Target:
@@ -96,7 +102,8 @@ class RelationField:
     to_one: bool  # object-or-null (FK side) vs list (referenced side)
 
 
-RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin"]
+RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin",
+                   "insert_one", "update_by_pk", "delete_by_pk", "connection"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ class Walk:
     variables: Any  # graphql-core's coerced variable values (what resolvers see)
     fragments: Mapping[str, FragmentDefinitionNode]
     settings: Settings
+    admin: bool = False  # the caller is project_admin (no default atMost)
     exact: bool = True  # PostgreSQL's JSON is exactly the GraphQL value of this field
     cost: int = 0  # rows the field may return, summed over every list (limits multiplied down)
 
@@ -183,14 +191,23 @@ def select(shape: TableShape, obj_type: GraphQLObjectType, nodes: Sequence[Field
             walk.exact = walk.exact and kind.exact
             items.append(SelectColumn(FieldRef(kind.column.name), alias=key, cast=kind.cast))
         else:
-            items.append(_embed(kind, fdef, fnodes, key, walk, rows))
+            items.append(_embed(shape, kind, fdef, fnodes, key, walk, rows))
     if not items:  # only __typename asked: select something so every row is an object
         items.append(SelectColumn(FieldRef(shape.table.columns[0].name)))
     return tuple(items)
 
 
-def _embed(kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], key: str, walk: Walk,
-           rows: int) -> SelectEmbed:
+def expected_rows(limit: int, table: Table, parent: Table | None = None) -> int:
+    """Rows a list is expected to return (the cost estimate): at most ``limit``, and no more than the
+    table holds — per parent row, its share of them — by the catalog's row estimate (0: unknown)."""
+    if table.row_estimate <= 0:
+        return limit
+    share = table.row_estimate if parent is None else -(-table.row_estimate // max(parent.row_estimate, 1))
+    return max(min(limit, share), 1 if limit else 0)
+
+
+def _embed(parent: TableShape, kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], key: str,
+           walk: Walk, rows: int) -> SelectEmbed:
     sub_type = get_named_type(fdef.type)
     assert isinstance(sub_type, GraphQLObjectType)
     if kind.to_one:
@@ -198,11 +215,13 @@ def _embed(kind: RelationField, fdef: GraphQLField, nodes: Sequence[FieldNode], 
                            alias=key, hint=kind.hint)
     args = get_argument_values(fdef, nodes[0], walk.variables)
     limit = page_limit(args.get("limit"), walk.settings)
-    walk.cost += rows * limit
+    each = expected_rows(limit, kind.target.table, parent.table)
+    walk.cost += rows * each
     return SelectEmbed(
-        kind.relation, select(kind.target, sub_type, nodes, walk, rows * limit),
+        kind.relation, select(kind.target, sub_type, nodes, walk, rows * each),
         alias=key, hint=kind.hint, where=conditions(args.get("filter"), kind.target),
-        order=orders(args.get("orderBy"), kind.target), limit=limit, offset=_offset(args))
+        order=orders(args.get("orderBy"), kind.target), limit=limit, offset=_offset(args),
+        distinct_on=tuple(args.get("distinctOn") or ()))
 
 
 def _offset(args: Mapping[str, Any]) -> int:
@@ -220,7 +239,7 @@ def _comparisons(column: Column, ops: Mapping[str, Any]) -> list[Condition]:
     for op, value in ops.items():
         if value is None:  # an explicit null compares nothing; ``is: NULL`` tests for null
             continue
-        if op == "in":
+        if op in ("in", "has_any_keys", "has_all_keys"):
             text: Any = tuple(filter_text(v) for v in value)
         elif op in ("like", "ilike"):  # REST's wildcard ``*`` is accepted as well as ``%``
             text = filter_text(value).replace("*", "%")
@@ -250,18 +269,34 @@ def conditions(value: Mapping[str, Any] | None, shape: TableShape) -> tuple[Cond
             inner = conditions(item, shape)
             if inner:
                 out.append(BoolExpr("and", inner, negate=True))
+        elif key in shape.relations:
+            rel = shape.relations[key]
+            out.append(RelatedFilter(rel.relation, rel.hint, conditions(item, rel.target)))
         else:
             out.extend(_comparisons(shape.columns[key], item))
     return tuple(out)
 
 
 def orders(value: Sequence[Mapping[str, Any]] | None, shape: TableShape) -> tuple[Order, ...]:
-    """``[<Table>OrderBy!]`` -> ORDER BY terms; within one item, columns in table order."""
+    """``[<Table>OrderBy!]`` -> ORDER BY terms; within one item, columns in table order, then
+    to-one relations (``{author: {email: ASC}}``: by the related row's column, one level deep)."""
     out: list[Order] = []
     for item in value or ():
         for key, direction in item.items():
-            if direction is not None:
+            if direction is None:
+                continue
+            if key not in shape.relations:
                 out.append(Order(FieldRef(shape.columns[key].name), direction[0], direction[1]))
+                continue
+            rel = shape.relations[key]
+            for sub, sub_direction in direction.items():
+                if sub_direction is None:
+                    continue
+                if sub not in rel.target.columns:
+                    raise errors.invalid_query(f"Ordering through '{key}' reaches its columns only, one relation "
+                                               f"deep; '{sub}' is a relation")
+                out.append(Order(FieldRef(rel.target.columns[sub].name), sub_direction[0], sub_direction[1],
+                                 relation=rel.relation, hint=rel.hint))
     return tuple(out)
 
 
@@ -278,11 +313,12 @@ def _list(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args:
           walk: Walk) -> Request:
     shape = _shape(root)
     limit = args.get("limit")
-    rows = min(page_limit(None, walk.settings) if limit is None else max(limit, 0), walk.settings.max_rows)
+    rows = expected_rows(min(page_limit(None, walk.settings) if limit is None else max(limit, 0),
+                             walk.settings.max_rows), shape.table)
     walk.cost += rows
     return Read(shape.target, select(shape, _object(fdef), nodes, walk, rows),
                 where=conditions(args.get("filter"), shape), order=orders(args.get("orderBy"), shape),
-                limit=limit, offset=_offset(args), want_total=False)
+                limit=limit, offset=_offset(args), want_total=False, distinct_on=tuple(args.get("distinctOn") or ()))
 
 
 def _count(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
@@ -297,14 +333,14 @@ def _by_pk(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args
            walk: Walk) -> Request:
     shape = _shape(root)
     walk.cost += 1
-    where = tuple(Filter(FieldRef(column), "eq", filter_text(args[arg])) for arg, column in root.args.items())
-    return Read(shape.target, select(shape, _object(fdef), nodes, walk), where=where, want_total=False)
+    return Read(shape.target, select(shape, _object(fdef), nodes, walk), where=_pk_filters(root, args),
+                want_total=False)
 
 
 def _insert(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
             walk: Walk) -> Request:
     shape = _shape(root)
-    objects = args.get("objects") or []
+    objects = [args["object"]] if root.kind == "insert_one" else args.get("objects") or []
     walk.cost += len(objects)
     conflict = args.get("on_conflict")
     update = tuple(conflict.get("update") or ()) if conflict else ()
@@ -317,20 +353,54 @@ def _insert(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], arg
         returning=select(shape, _object(fdef), nodes, walk, max(len(objects), 1)))
 
 
+def _pk_filters(root: RootField, args: Mapping[str, Any]) -> tuple[Condition, ...]:
+    """``eq`` on every primary key column, from the ``*_by_pk`` field's arguments."""
+    return tuple(Filter(FieldRef(column), "eq", filter_text(args[arg])) for arg, column in root.args.items())
+
+
+def _at_most(args: Mapping[str, Any], walk: Walk) -> int | None:
+    """The most rows an update/delete may change: ``atMost``, else unlimited for admins and the
+    setting for everyone else. More makes the whole operation fail, nothing changed."""
+    at_most = args.get("atMost")
+    if at_most is None:
+        return None if walk.admin else walk.settings.graphql_max_affected
+    if at_most < 0:
+        raise errors.invalid_query(f"atMost must not be negative, got {at_most}")
+    return int(at_most)
+
+
 def _update(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
             walk: Walk) -> Request:
     shape = _shape(root)
-    walk.cost += walk.settings.default_limit
-    return Update(shape.target, _row(shape, args.get("set") or {}), where=conditions(args.get("filter"), shape),
-                  returning=select(shape, _object(fdef), nodes, walk, walk.settings.default_limit))
+    by_pk = root.kind == "update_by_pk"
+    rows = 1 if by_pk else walk.settings.default_limit
+    walk.cost += rows
+    values = _row(shape, args.get("set") or {})
+    operations: list[tuple[str, UpdateOp]] = []
+    for op in UPDATE_OPS:
+        for column, value in _row(shape, args.get(op) or {}).items():
+            if column in values:
+                raise errors.validation_error(f"Column '{column}' is changed twice (by {op} and another argument); "
+                                              "give each column once")
+            values[column] = value
+            operations.append((column, op))
+    if not values:
+        raise errors.validation_error(f"Nothing to update: give set or one of {', '.join(UPDATE_OPS)}")
+    return Update(shape.target, values, operations=tuple(operations),
+                  where=_pk_filters(root, args) if by_pk else conditions(args.get("filter"), shape),
+                  max_affected=None if by_pk else _at_most(args, walk),
+                  returning=select(shape, _object(fdef), nodes, walk, rows))
 
 
 def _delete(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
             walk: Walk) -> Request:
     shape = _shape(root)
-    walk.cost += walk.settings.default_limit
-    return Delete(shape.target, where=conditions(args.get("filter"), shape),
-                  returning=select(shape, _object(fdef), nodes, walk, walk.settings.default_limit))
+    by_pk = root.kind == "delete_by_pk"
+    rows = 1 if by_pk else walk.settings.default_limit
+    walk.cost += rows
+    return Delete(shape.target, where=_pk_filters(root, args) if by_pk else conditions(args.get("filter"), shape),
+                  max_affected=None if by_pk else _at_most(args, walk),
+                  returning=select(shape, _object(fdef), nodes, walk, rows))
 
 
 def _call(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args: Mapping[str, Any],
@@ -359,7 +429,7 @@ def _object(fdef: GraphQLField) -> GraphQLObjectType:
 
 TRANSLATE: dict[str, Translate] = {
     "list": _list, "count": _count, "by_pk": _by_pk, "insert": _insert, "update": _update,
-    "delete": _delete, "call": _call,
+    "delete": _delete, "call": _call, "insert_one": _insert, "update_by_pk": _update, "delete_by_pk": _delete,
 }
 
 

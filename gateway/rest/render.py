@@ -6,7 +6,8 @@ Out: a Starlette ``Response``. The body is PostgreSQL's JSON text, passed
 
 Status and header rules follow postgrest-semantics §5, §7, §8 and the InsForge
 decisions (insforge-behavior §7): records reads always carry X-Total-Count and a
-numeric Content-Range total; 206/416 only follow an explicit ``Prefer: count``;
+numeric Content-Range total (``X-Total-Count-Estimated: true`` when that total is the
+planner's estimate); 206/416 only follow an explicit ``Prefer: count``;
 a POST with no Prefer at all answers 201 with ``[]`` (``return=minimal``: no body;
 PUT: 204).
 """
@@ -31,6 +32,7 @@ JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
 CSV = "text/csv; charset=utf-8"
 VARY = "Accept, Prefer, Range"
+ESTIMATED = "X-Total-Count-Estimated"
 
 
 def content_range(offset: int, rows: int, total: int | None) -> str:
@@ -107,6 +109,8 @@ def read(parsed: ParsedRequest, result: Result) -> Response:
     headers = _headers(parsed, {"Content-Range": content_range(result.offset, result.page_rows, total)})
     if isinstance(req, rq.Read):
         headers["X-Total-Count"] = str(total if total is not None else result.offset + result.page_rows)
+    if result.estimated:  # the total (X-Total-Count and Content-Range) is the planner's estimate
+        headers[ESTIMATED] = "true"
     if getattr(parsed.request, "head", False):
         return Response(b"", status, headers=headers, media_type=OBJECT if parsed.accept == "object" else JSON)
     body, media = _body(parsed, result.body)
