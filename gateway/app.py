@@ -33,9 +33,10 @@ from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
 from .auth import Authenticator
 from .catalog import Catalog, CatalogHolder
+from .dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from .errors import GatewayError
 from .execute import Executor, create_pool
-from .graphql.schema import build_schema
+from .graphql.roles import build_schemas
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
 from .reload import Reloader
 from .rest import render
@@ -59,7 +60,7 @@ class Gateway:
     pool: asyncpg.Pool
     dsn: str
     reloads: int = 0  # catalog swaps since start
-    graphql_schema: Any = None  # the GraphQL schema built from the current catalog
+    graphql_schema: Any = None  # the GraphQL schema of each role, built from the current catalog
     server: pgversion.ServerVersion | None = None  # the PostgreSQL served, read at start
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -88,7 +89,7 @@ class Gateway:
             started = time.perf_counter()
             catalog = await self._load(version)
             # built off the event loop, then swapped together with its catalog (no await between)
-            schema = await asyncio.to_thread(build_schema, catalog, self.settings)
+            schema = await asyncio.to_thread(build_schemas, catalog, self.settings)
             self.catalogs.swap(catalog)
             self.graphql_schema = schema
             self.reloads += 1
@@ -190,7 +191,8 @@ def create_app(settings: Settings) -> Starlette:
     observer = observe.Observer(settings)
     # openapi before the /api/database mount, which would otherwise take every path under it
     routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
-                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES])]
+                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]),
+                         *DASHBOARD_ROUTES]
     # outermost first: the observer logs and counts everything, the guard's refusals included;
     # CORS sits outside the guard so refusals still carry CORS headers
     middleware = [observer.middleware,

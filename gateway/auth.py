@@ -22,7 +22,11 @@ joserfc refuses an asymmetric public key as an HMAC secret, so an HS256 token
 can never be checked against an RSA public key; ``none`` is never accepted.
 
 Verified claims are cached per token string (bounded LRU); the time claims are
-re-checked on every request. Verification runs inline: HMAC costs microseconds
+re-checked on every request. A token without ``exp`` would be valid forever, so it is
+refused (401, PGRST303) unless its role is ``anon`` (the anon key printed at start-up is
+such a token, as InsForge's legacy anon key is: it grants nothing a request without
+credentials could not get from the opaque anon key) or ``GATEWAY_JWT_ALLOW_NO_EXP=true``.
+Verification runs inline: HMAC costs microseconds
 and an RSA/EC public-key check well under a millisecond.
 
 A ``sub`` that is not a uuid never reaches ``request.jwt.claims``: ``auth.uid()``
@@ -299,6 +303,7 @@ class Authenticator:
         self._api_key = settings.api_key.encode() if settings.api_key else None
         self._anon_key = opaque_anon_key(secret).encode()
         self._audience = settings.jwt_audience
+        self._allow_no_exp = settings.jwt_allow_no_exp
         self._jwks = JwksSource(settings.jwks, clock) if settings.jwks else None
         self._clock = clock
         self._cache: OrderedDict[str, Verified] = OrderedDict()
@@ -380,7 +385,10 @@ class Authenticator:
         if not isinstance(claims, dict):
             raise invalid_token("Malformed JWT")
         check_audience(claims, self._audience)
-        return Verified(claims, identity_from_claims(claims))
+        identity = identity_from_claims(claims)
+        if "exp" not in claims and identity.role != "anon" and not self._allow_no_exp:
+            raise invalid_token("JWT has no 'exp' claim: tokens for users and admins must expire", "PGRST303")
+        return Verified(claims, identity)
 
     @staticmethod
     def _signature_ok(obj: jws.CompactSignature, key: Key) -> bool:

@@ -12,8 +12,12 @@ A Catalog is never mutated. On reload a new one is built and swapped in whole
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+# (role, privilege) pairs the database grants on an object, e.g. ("anon", "SELECT"); None when the
+# catalog was built without privileges (a hand-made catalog): then every role sees the object.
+Grants = frozenset[tuple[str, str]] | None
 
 # Coarse type families: how the planner validates values and GraphQL maps scalars.
 TypeCategory = Literal[
@@ -36,6 +40,7 @@ class Column:
     enum_values: tuple[str, ...] = ()  # labels when category == "enum"
     position: int = 0
     comment: str | None = None
+    privileges: Grants = None  # SELECT/INSERT/UPDATE on the column (table-wide grants included)
 
     @property
     def has_default(self) -> bool:
@@ -66,6 +71,7 @@ class Table:
     updatable: bool = True
     deletable: bool = True
     comment: str | None = None
+    privileges: Grants = None  # SELECT/INSERT/UPDATE/DELETE on the whole relation
     column_map: Mapping[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -136,6 +142,7 @@ class Function:
     definition: str = ""
     arguments_text: str = ""  # pg_get_function_arguments
     comment: str | None = None
+    privileges: Grants = None  # EXECUTE
 
     @property
     def input_args(self) -> tuple[FunctionArg, ...]:
@@ -209,6 +216,42 @@ class Catalog:
 
     def relationships_of(self, table: Table) -> tuple[Relationship, ...]:
         return self.relationships.get(table.key, ())
+
+    def visible_to(self, role: str) -> Catalog:
+        """What ``role`` may touch (PostgREST's and pg_graphql's rule), for the schema it is shown.
+
+        Relations on which it holds any privilege, table-wide or on a column, with only the
+        columns it holds a privilege on; insert/update/delete only where it may; foreign keys
+        only when both sides' key columns stay; functions it may execute. Objects without
+        reflected privileges stay whole.
+        """
+        tables: dict[tuple[str, str], Table] = {}
+        for key, table in self.tables.items():
+            columns = tuple(c for c in table.columns if allows(c.privileges, role))
+            if not columns and not allows(table.privileges, role):
+                continue
+            may = {p for p in ("INSERT", "UPDATE", "DELETE") if allows(table.privileges, role, p)
+                   or (p != "DELETE" and any(allows(c.privileges, role, p) for c in columns))}
+            tables[key] = replace(table, columns=columns, column_map={},
+                                  insertable=table.insertable and "INSERT" in may,
+                                  updatable=table.updatable and "UPDATE" in may,
+                                  deletable=table.deletable and "DELETE" in may)
+        for key, table in tables.items():
+            fks = tuple(fk for fk in table.foreign_keys if set(fk.columns) <= set(table.column_map)
+                        and (fk.ref_schema, fk.ref_table) in tables
+                        and set(fk.ref_columns) <= set(tables[(fk.ref_schema, fk.ref_table)].column_map))
+            if fks != table.foreign_keys:
+                tables[key] = replace(table, foreign_keys=fks, column_map={})
+        functions = {k: v for k, v in ((k, tuple(f for f in fs if allows(f.privileges, role)))
+                                       for k, fs in self.functions.items()) if v}
+        return replace(self, tables=tables, functions=functions, relationships={}, memo={})
+
+
+def allows(grants: Grants, role: str, privilege: str | None = None) -> bool:
+    """Whether ``grants`` give ``role`` the privilege (any privilege when None); unreflected: yes."""
+    if grants is None:
+        return True
+    return any(r == role and (privilege is None or p == privilege) for r, p in grants)
 
 
 def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[str, str], tuple[Relationship, ...]]:

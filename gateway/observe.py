@@ -5,7 +5,8 @@ In:  every ASGI ``http`` request (scope, receive, send) and, when it ends, the a
 Out: an ``X-Request-Id`` on every response (the client's own when it sent a sane one, else a
      new uuid), one JSON access log line per request on logger ``gateway.access``
      (method, path, status, duration_ms, role, request_id, client, bytes), and the metrics
-     served at ``GET /metrics``:
+     served at ``GET /metrics`` to admins (the API key as ``Authorization: Bearer ik_...`` or
+     ``X-API-Key``, or a ``project_admin`` token; 401 without, 403 for anon and users):
 
     gateway_http_requests_total{method,route,status}               counter
     gateway_http_request_duration_seconds{method,route,status}     histogram
@@ -176,7 +177,12 @@ class Observer:
         return [Route("/metrics", self.metrics_endpoint, methods=["GET"])]
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        self.metrics.sync(getattr(request.app.state, "gateway", None))
+        """The exposition, for admins only: route names, pool sizes and error rates describe the deployment."""
+        gw = getattr(request.app.state, "gateway", None)
+        if gw is None:
+            return Response(b"starting\n", 503, headers={"Retry-After": "1"})
+        await gw.auth.identify_admin(request.headers)  # 401 without a credential, 403 for users and anon
+        self.metrics.sync(gw)
         return Response(self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

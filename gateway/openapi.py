@@ -12,6 +12,9 @@ Tables of a schema other than the first are reached with the ``Accept-Profile`` 
 ``Content-Profile`` headers; a name already taken by the default schema keeps its default-schema
 table (a path can only describe one). The document is rebuilt when the catalog object changes
 (every reload swaps in a new one), so it never drifts from what the planner accepts.
+
+Each role gets its own document (PostgREST's rule): only the tables, columns and functions
+it holds privileges on (``Catalog.visible_to``), and write operations only where it may write.
 """
 
 from __future__ import annotations
@@ -425,22 +428,21 @@ def document(catalog: Catalog, settings: Settings) -> Schema:
 
 
 class OpenApiEndpoint:
-    """Serves the document, rebuilt only when the catalog object changes."""
+    """Serves each role its document, rebuilt only when the catalog object changes."""
 
     def __init__(self) -> None:
-        self._catalog: Catalog | None = None  # the catalog the cached text describes
-        self._text = b""
+        self._texts: dict[str, tuple[Catalog, bytes]] = {}  # role -> (catalog described, document)
 
-    def render(self, catalog: Catalog, settings: Settings) -> bytes:
-        if catalog is not self._catalog:
-            self._text = orjson.dumps(document(catalog, settings))
-            self._catalog = catalog
-        return self._text
+    def render(self, catalog: Catalog, settings: Settings, role: str) -> bytes:
+        cached = self._texts.get(role)
+        if cached is None or cached[0] is not catalog:
+            cached = self._texts[role] = (catalog, orjson.dumps(document(catalog.visible_to(role), settings)))
+        return cached[1]
 
     async def serve(self, request: Request) -> Response:
         gw = request.app.state.gateway
-        await gw.auth.identify(request.headers)  # like every other Database API path: a credential first
-        return Response(self.render(gw.catalogs.get(), gw.settings), media_type="application/json")
+        identity = await gw.auth.identify(request.headers)  # like every other Database API path
+        return Response(self.render(gw.catalogs.get(), gw.settings, identity.role), media_type="application/json")
 
 
 def routes() -> list[Route]:

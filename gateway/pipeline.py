@@ -70,7 +70,11 @@ PRIVILEGES: dict[type, str] = {rq.Read: "SELECT", rq.Insert: "INSERT", rq.Update
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
     """Plan and run ``req`` inside a transaction the caller holds."""
     prepared = prepare(req, catalog, settings)
-    return await _execute(tx, prepared.planned, prepared.statement, req)
+    try:
+        return await _execute(tx, prepared.planned, prepared.statement, req)
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, tx.identity.role, PRIVILEGES[type(req)], _schema(prepared.planned.shape)) \
+            from None
 
 
 MEMO_SIZE = 4096  # reads remembered per catalog snapshot

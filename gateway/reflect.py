@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 import asyncpg
@@ -36,6 +36,7 @@ from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from . import grants
 from .catalog import (
     Catalog,
     Column,
@@ -304,6 +305,7 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
     if rowtypes:
         columns.update(_columns_by_relation(await conn.fetch(ROWTYPE_COLUMNS_SQL, list(rowtypes)), types))
     policy_rows = await conn.fetch(POLICIES_SQL, list(schemas))
+    privileges = await grants.load(conn, schemas)
     trigger_rows = await conn.fetch(TRIGGERS_SQL, list(schemas))
 
     unique_indexes: dict[Key, list[tuple[str, ...]]] = defaultdict(list)
@@ -321,7 +323,9 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
         unique = tuple(dict.fromkeys((*k.unique, *unique_indexes.get(key, ()))))
         can = r["updatable"] or 0
         tables[key] = Table(
-            schema=key[0], name=key[1], kind=KINDS[r["relkind"]], columns=columns.get(r["oid"], ()),
+            schema=key[0], name=key[1], kind=KINDS[r["relkind"]],
+            columns=privileges.on_columns(r["oid"], columns.get(r["oid"], ())),
+            privileges=privileges.relations.get(r["oid"], grants.NONE),
             primary_key=k.primary_key, unique=unique, foreign_keys=tuple(foreign_keys.get(key, ())),
             rls_enabled=r["relrowsecurity"], row_estimate=max(0, int(r["reltuples"] or 0)),
             insertable=bool(can & CAN_INSERT), updatable=bool(can & CAN_UPDATE),
@@ -330,7 +334,9 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
 
     functions: dict[Key, list[Function]] = defaultdict(list)
     for r in function_rows:
-        functions[(r["schema"], r["name"])].append(_function(r, types, columns, table_by_relid))
+        fn = _function(r, types, columns, table_by_relid)
+        functions[(r["schema"], r["name"])].append(
+            replace(fn, privileges=privileges.functions.get(fn.oid, grants.NONE)))
 
     return Catalog(
         schemas=schemas, tables=tables,

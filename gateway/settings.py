@@ -77,6 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwks", "JWT_JWKS", None, _str,
             "Optional JWKS (a file path or an http(s) URL) for RS256/ES256 tokens, selected by kid."),
     Setting("jwt_audience", "JWT_AUDIENCE", None, _str, "When set, tokens carrying `aud` must match it."),
+    Setting("jwt_allow_no_exp", "GATEWAY_JWT_ALLOW_NO_EXP", False, _bool,
+            "Accept user and admin tokens without `exp` (never expiring). Anon-role tokens are always accepted."),
     Setting("api_key", "API_KEY", None, _str,
             "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
     Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
@@ -109,6 +111,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Debounce for catalog reloads after DDL notifications."),
     Setting("graphql_max_depth", "GATEWAY_GRAPHQL_MAX_DEPTH", 10, _int, "Deepest GraphQL selection."),
     Setting("graphql_max_aliases", "GATEWAY_GRAPHQL_MAX_ALIASES", 30, _int, "Most aliases in a document."),
+    Setting("graphql_max_fields", "GATEWAY_GRAPHQL_MAX_FIELDS", 2000, _int,
+            "Most field selections in a GraphQL document once its fragments are expanded."),
     Setting("graphql_max_tokens", "GATEWAY_GRAPHQL_MAX_TOKENS", 5000, _int, "Most tokens in a document."),
     Setting("graphql_max_cost", "GATEWAY_GRAPHQL_MAX_COST", 50000, _int,
             "Largest estimated row count (product of list limits) a query may ask for."),
@@ -132,6 +136,7 @@ class Settings:
     jwt_secret: str | None = None
     jwks: str | None = None
     jwt_audience: str | None = None
+    jwt_allow_no_exp: bool = False
     api_key: str | None = None
     schemas: tuple[str, ...] = ("public",)
     pool_min: int = 2
@@ -152,6 +157,7 @@ class Settings:
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
+    graphql_max_fields: int = 2000
     graphql_max_cost: int = 50000
     graphql_max_affected: int = 1000
     log_level: str = "info"

@@ -216,9 +216,13 @@ def test_nullability_tells_the_truth_about_relations_and_required_insert_columns
     assert str(fields["sitter"].type) == "People"  # nullable key
     assert str(fields["guard"].type) == "Guarded"  # RLS may hide the row
     insert = schema.type_map["PetsInsertInput"]
+    # a key a nested insert of the related row can fill is not required
     assert {k: str(f.type) for k, f in insert.fields.items()} == {  # type: ignore[attr-defined]
-        "id": "Int", "name": "String!", "nick": "String", "owner_id": "Int!", "sitter_id": "Int",
-        "guard_id": "Int!"}
+        "id": "Int", "name": "String!", "nick": "String", "owner_id": "Int", "sitter_id": "Int",
+        "guard_id": "Int", "owner": "PeopleObjRelInsertInput", "sitter": "PeopleObjRelInsertInput",
+        "guard": "GuardedObjRelInsertInput"}
+    assert str(schema.type_map["PeopleInsertInput"].fields["pets_by_owner_id"].type) == (  # type: ignore[attr-defined]
+        "PetsArrRelInsertInput")
     assert all(not str(f.type).endswith("!") for f in schema.type_map["PetsSetInput"].fields.values())  # type: ignore[attr-defined]
 
 

@@ -62,7 +62,7 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 async def scrape(app: Running) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    r = await app.client.get("/metrics")
+    r = await app.client.get("/metrics", headers=app.admin)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     return samples(r.text)

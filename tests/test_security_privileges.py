@@ -284,3 +284,20 @@ async def test_the_same_password_keeps_working_across_restarts(pg_url: str) -> N
     for _ in range(2):
         async with running_app(pg_url, authenticator_password=AUTHENTICATOR_PASSWORD) as running:
             assert (await running.client.get("/ready")).status_code == 200
+
+
+async def test_graphql_names_the_missing_grant_too(gw: Running, pg_url: str) -> None:
+    # INSERT on the table but no USAGE on its sequence: the role sees the table, the insert is refused
+    await run_sql(pg_url, "DROP TABLE IF EXISTS public.sec_counter; "
+                          "CREATE TABLE public.sec_counter (id serial PRIMARY KEY, note text); "
+                          "GRANT SELECT, INSERT ON public.sec_counter TO authenticated")
+    try:
+        await gw.gateway.reload_catalog()
+        r = await gw.client.post("/graphql", headers=gw.user(), json={
+            "query": 'mutation { insert_sec_counter(objects: [{note: "x"}]) { id } }'})
+        error = r.json()["errors"][0]
+        assert error["extensions"]["statusCode"] == 403
+        assert "GRANT USAGE ON SEQUENCE public.sec_counter_id_seq TO authenticated" in error["extensions"][
+            "nextActions"]
+    finally:
+        await run_sql(pg_url, "DROP TABLE public.sec_counter")

@@ -46,6 +46,17 @@ GRAPHQL_RELATIONS = (
     "{ id title author { id email } comments(limit: 3) { id body } } }"
 )
 
+# the same ten posts' shape, kept when their author's email matches (an EXISTS on users per post)
+GRAPHQL_RELATION_FILTER = (
+    '{ posts(filter: {status: {eq: "published"}, author: {email: {like: "%@%"}}}, '
+    "orderBy: [{created_at: DESC}], limit: 10) { id title status created_at author_id } }"
+)
+# the first keyset page of the same list, with its end cursor
+GRAPHQL_CONNECTION = (
+    '{ posts_connection(filter: {status: {eq: "published"}}, orderBy: [{created_at: DESC}], first: 10) '
+    "{ nodes { id title status created_at author_id } pageInfo { hasNextPage endCursor } } }"
+)
+
 SINGLE_ROW_IDS = 200  # distinct ids the single-row scenario cycles through
 
 
@@ -128,6 +139,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("rest_embed", "REST list + to-one embed", _rest_embed),
     Scenario("graphql_list", "GraphQL list", lambda _: (_graphql(GRAPHQL_LIST),)),
     Scenario("graphql_relations", "GraphQL list + author + comments", lambda _: (_graphql(GRAPHQL_RELATIONS),)),
+    Scenario("graphql_relation_filter", "GraphQL list filtered through author",
+             lambda _: (_graphql(GRAPHQL_RELATION_FILTER),)),
+    Scenario("graphql_connection", "GraphQL connection, first page", lambda _: (_graphql(GRAPHQL_CONNECTION),)),
     # last: the rows it writes leave autovacuum work that would slow the read rows after it
     Scenario("rest_insert", "REST insert 1 row (return=representation)", _rest_insert),
 )

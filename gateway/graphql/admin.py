@@ -1,9 +1,11 @@
 """The ``admin`` Query field and the ``migrate`` mutation: the REST admin endpoints in GraphQL.
 
 In:  the operation (``resolve.Operation``): its catalog snapshot, identity and gateway.
-Out: ``admin { tables functions indexes policies triggers migrations advisor }`` — lists keyed
-     like the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same code
-     (``admin/introspect.py``, ``admin/migrations.py``, ``admin/advisor.py``) — and
+Out: ``admin { tables views functions indexes policies triggers migrations advisor }`` — lists
+     keyed like the REST bodies (``tableName``, ``isUnique``, ``withCheck``...), built by the same
+     code (``admin/introspect.py``, ``admin/migrations.py``, ``admin/advisor.py``); each table and
+     view also carries its own ``indexes``, ``policies`` and ``triggers`` (matched on schema and
+     name) and ``referencedBy``, the foreign keys pointing at it — and
      ``migrate(version, name, sql)``, which applies a migration exactly as
      ``POST /api/database/migrations`` does (its own transaction as ``project_admin``, then
      a catalog reload) and returns the record with its ``message``.
@@ -46,12 +48,11 @@ def _list(t: GraphQLObjectType) -> Any:
 
 
 ADMIN_COLUMN = _obj("AdminColumn", {"name": _S, "type": _S, "nullable": _B, "default": GraphQLString,
-                                    "isPrimaryKey": _B})
+                                    "isPrimaryKey": _B, "isIdentity": _B, "isGenerated": _B})
 ADMIN_FOREIGN_KEY = _obj("AdminForeignKey", {"name": _S, "columns": _STRINGS, "referencedSchema": _S,
                                              "referencedTable": _S, "referencedColumns": _STRINGS})
-ADMIN_TABLE = _obj("AdminTable", {
-    "name": _S, "schema": _S, "columns": _list(ADMIN_COLUMN), "foreignKeys": _list(ADMIN_FOREIGN_KEY),
-    "rlsEnabled": _B, "rowEstimate": GraphQLNonNull(GraphQLFloat)})
+ADMIN_REFERENCE = _obj("AdminReference", {"name": _S, "schema": _S, "table": _S, "columns": _STRINGS,
+                                          "referencedColumns": _STRINGS})
 ADMIN_FUNCTION = _obj("AdminFunction", {"name": _S, "schema": _S, "language": _S, "returnType": _S,
                                         "arguments": _S, "definition": _S})
 ADMIN_INDEX = _obj("AdminIndex", {"name": _S, "tableName": _S, "columns": _STRINGS, "isUnique": _B,
@@ -60,6 +61,34 @@ ADMIN_POLICY = _obj("AdminPolicy", {"name": _S, "tableName": _S, "command": _S, 
                                     "using": GraphQLString, "withCheck": GraphQLString})
 ADMIN_TRIGGER = _obj("AdminTrigger", {"name": _S, "tableName": _S, "timing": _S, "events": _STRINGS,
                                       "functionName": _S, "enabled": _B})
+
+
+def _referenced_by(table: dict[str, Any], info: Any) -> list[dict[str, Any]]:
+    """Incoming foreign keys: every FK of an exposed table whose target is this table."""
+    key = (table["schema"], table["name"])
+    return [{"name": fk.name, "schema": other.schema, "table": other.name, "columns": list(fk.columns),
+             "referencedColumns": list(fk.ref_columns)}
+            for _, other in sorted(info.context.catalog.tables.items()) for fk in other.foreign_keys
+            if (fk.ref_schema, fk.ref_table) == key]
+
+
+def _parts(kind: str, row: Any) -> Any:
+    """Resolver for the table's own indexes, policies or triggers, matched on schema and name."""
+    def resolve(table: dict[str, Any], info: Any) -> list[dict[str, Any]]:
+        key = (table["schema"], table["name"])
+        return [row(x) for x in getattr(info.context.catalog, kind) if (x.schema, x.table) == key]
+    return resolve
+
+
+ADMIN_TABLE = _obj("AdminTable", {
+    "name": _S, "schema": _S, "kind": _S, "columns": _list(ADMIN_COLUMN), "foreignKeys": _list(ADMIN_FOREIGN_KEY),
+    "referencedBy": GraphQLField(_list(ADMIN_REFERENCE), resolve=_referenced_by,
+                                 description="Foreign keys of other tables pointing here."),
+    "indexes": GraphQLField(_list(ADMIN_INDEX), resolve=_parts("indexes", introspect.index_row)),
+    "policies": GraphQLField(_list(ADMIN_POLICY), resolve=_parts("policies", introspect.policy_row)),
+    "triggers": GraphQLField(_list(ADMIN_TRIGGER), resolve=_parts("triggers", introspect.trigger_row)),
+    "uniqueKeys": GraphQLNonNull(GraphQLList(_STRINGS)),
+    "rlsEnabled": _B, "rowEstimate": GraphQLNonNull(GraphQLFloat)})
 MIGRATION_FIELDS = {"version": _S, "name": _S, "statements": _STRINGS, "createdAt": _S}
 ADMIN_MIGRATION = _obj("AdminMigration", MIGRATION_FIELDS)
 APPLIED_MIGRATION = _obj("AppliedMigration", {**MIGRATION_FIELDS, "message": _S})
@@ -71,9 +100,11 @@ ADVISOR_FINDING = _obj("AdvisorFinding", {"check": _S, "level": _S, "title": _S,
 
 def _table(t: Table) -> dict[str, Any]:
     return {
-        "name": t.name, "schema": t.schema, "rlsEnabled": t.rls_enabled, "rowEstimate": t.row_estimate,
+        "name": t.name, "schema": t.schema, "kind": t.kind, "rlsEnabled": t.rls_enabled,
+        "rowEstimate": t.row_estimate, "uniqueKeys": [list(u) for u in t.unique],
         "columns": [{"name": c.name, "type": c.type, "nullable": c.nullable, "default": c.default,
-                     "isPrimaryKey": c.name in t.primary_key} for c in t.columns],
+                     "isPrimaryKey": c.name in t.primary_key, "isIdentity": c.is_identity,
+                     "isGenerated": c.is_generated} for c in t.columns],
         "foreignKeys": [{"name": fk.name, "columns": list(fk.columns), "referencedSchema": fk.ref_schema,
                          "referencedTable": fk.ref_table, "referencedColumns": list(fk.ref_columns)}
                         for fk in t.foreign_keys],
@@ -84,6 +115,12 @@ def tables(catalog: Catalog) -> list[dict[str, Any]]:
     """Tables (not views) of the exposed schemas, by (schema, name)."""
     return [_table(t) for _, t in sorted(catalog.tables.items())
             if t.kind in ("table", "partitioned_table", "foreign_table")]
+
+
+def views(catalog: Catalog) -> list[dict[str, Any]]:
+    """Views and materialized views of the exposed schemas, by (schema, name)."""
+    return [_table(t) for _, t in sorted(catalog.tables.items())
+            if t.kind in ("view", "materialized_view")]
 
 
 def _admin_op(info: Any) -> Any:
@@ -114,6 +151,7 @@ async def _advisor(op: Any, info: Any, schema: str | None = None) -> Any:
 
 ADMIN = GraphQLObjectType("Admin", {
     "tables": GraphQLField(_list(ADMIN_TABLE), resolve=_from_catalog(tables)),
+    "views": GraphQLField(_list(ADMIN_TABLE), resolve=_from_catalog(views)),
     "functions": GraphQLField(_list(ADMIN_FUNCTION), resolve=_from_catalog(introspect.functions)),
     "indexes": GraphQLField(_list(ADMIN_INDEX), resolve=_from_catalog(introspect.indexes)),
     "policies": GraphQLField(_list(ADMIN_POLICY), resolve=_from_catalog(introspect.policies)),

@@ -54,6 +54,7 @@ RESERVED_ROOT: frozenset[str] = frozenset({"admin", "migrate"})
 TYPE_FAMILY: tuple[str, ...] = (
     "{}", "{}Filter", "{}OrderBy", "{}Column", "{}InsertInput", "{}SetInput", "{}OnConflict", "{}IncInput",
     "{}AppendInput", "{}DeleteKeyInput", "{}Connection", "{}Edge",
+    "{}ObjRelInsertInput", "{}ArrRelInsertInput",
 )
 ROOT_FAMILY: tuple[str, ...] = (
     "{}", "{}_count", "{}_by_pk", "insert_{}", "update_{}", "delete_{}", "insert_{}_one", "update_{}_by_pk",

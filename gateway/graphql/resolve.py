@@ -38,7 +38,7 @@ from ..execute import RequestContext, Transaction
 from ..identity import Identity
 from ..request import Request
 from ..settings import Settings
-from . import connection
+from . import connection, nested
 from .limits import check_cost
 from .translate import GATEWAY, RootField, Walk, operation_steps, root_request
 
@@ -137,6 +137,11 @@ async def resolve_root(_source: Any, info: Any, **args: Any) -> Any:
         rows = await op.run(page.read)
         total = (await op.run(page.count)).total if page.count is not None else None
         return connection.value(rows.body, page, total)
+    if root.kind in ("insert", "insert_one") and root.shape is not None and nested.has_nested(
+            root.shape, [args["object"]] if root.kind == "insert_one" else args.get("objects") or ()):
+        inserted = await nested.insert(op.run, root, fdef, info.field_nodes, args, walk)
+        op.charge(walk.cost)
+        return inserted if root.kind == "insert" else (inserted[0] if inserted else None)
     request = root_request(root, fdef, info.field_nodes, args, walk)
     op.charge(walk.cost)
     result = await op.run(request)

@@ -26,6 +26,9 @@ delete may change (default: unlimited for admins, ``GATEWAY_GRAPHQL_MAX_AFFECTED
 else): more fails the whole operation and changes nothing. The ``*_by_pk`` and ``*_one`` fields
 answer the row, or null when none matched (or an ``on_conflict`` skipped it).
 
+One schema per role (``roles.build_schemas``): each shows only the tables, columns and functions
+that role holds privileges on, as pg_graphql does.
+
 Always present: ``admin { ... }`` on Query and ``migrate(version, name, sql)`` on
 Mutation, for admins (``admin.py``).
 
@@ -127,6 +130,7 @@ class _Table:
     filter: GraphQLInputObjectType | None = None
     order: GraphQLInputObjectType | None = None
     column_enum: GraphQLEnumType | None = None  # ``PostsColumn``: conflict targets, distinctOn
+    insert_input: GraphQLInputObjectType | None = None  # ``PostsInsertInput``, when rows can be inserted
 
 
 class _Builder:
@@ -140,6 +144,7 @@ class _Builder:
         self.enums: dict[str, tuple[GraphQLEnumType, bool]] = {}  # udt -> (type, labels unchanged)
         self.comparisons: dict[tuple[str, bool], GraphQLInputObjectType] = {}
         self.query: dict[str, GraphQLField] = {}
+        self.nested_inputs: dict[str, GraphQLInputObjectType] = {}  # ``UsersObjRelInsertInput``... by name
         self.mutation: dict[str, GraphQLField] = {}
 
     # ---------------------------------------------------------------- names first, in a fixed order
@@ -232,8 +237,10 @@ class _Builder:
             # PostgREST's hint cannot choose between the two sides of a self-reference; the FK's
             # name used as the relation name means its to-one side
             self_ref = rel.target == t.table.key
-            t.shape.relations[name] = RelationField(target.shape, rel.constraint if self_ref else target.table.name,
-                                                    None if self_ref else rel.constraint, to_one)
+            forward = (rel.constraint, rel.source_columns) in {(fk.name, fk.columns) for fk in t.table.foreign_keys}
+            t.shape.relations[name] = RelationField(
+                target.shape, rel.constraint if self_ref else target.table.name, None if self_ref else rel.constraint,
+                to_one, forward, tuple(zip(rel.source_columns, rel.target_columns, strict=True)))
 
     def build_table(self, t: _Table) -> None:
         tn, table, cols = t.type_name, t.table, t.shape.columns
@@ -329,19 +336,46 @@ class _Builder:
             "distinctOn": GraphQLArgument(GraphQLList(GraphQLNonNull(_req(t.column_enum))), description=(
                 "Keep the first row for each distinct value of these columns (they must lead orderBy)."))}
 
+    def insert_input(self, t: _Table) -> None:
+        """``<T>InsertInput``: the writable columns, plus a field per relation whose rows can be inserted
+        with it (``author: {data: {...}}``, ``comments: {data: [...]}``, nested.py). A NOT NULL column
+        without a default, identity or generation is required, unless a to-one relation can fill it."""
+        table = t.table
+        if not table.insertable or table.kind not in ("table", "view", "partitioned_table", "foreign_table"):
+            return
+        writable = {n: c for n, c in t.shape.columns.items() if not c.is_generated}
+        if not writable:
+            return
+
+        def fields() -> dict[str, GraphQLInputField]:  # a thunk: every table's input exists by now
+            nested = {n: r for n, r in t.shape.relations.items()
+                      if self.tables[r.target.table.key].insert_input is not None}
+            filled = {mine for r in nested.values() if r.forward for mine, _ in r.pairs}
+            out = {n: GraphQLInputField(_required(self.input_type(c.category, c.udt, c.is_array),
+                                                  table.kind == "table" and not c.nullable and not c.has_default
+                                                  and c.name not in filled))
+                   for n, c in writable.items()}
+            for n, r in nested.items():
+                target = self.tables[r.target.table.key]
+                data = _req(target.insert_input)
+                kind = "ObjRel" if r.to_one else "ArrRel"
+                wrapper = f"{target.type_name}{kind}InsertInput"
+                if wrapper not in self.nested_inputs:
+                    self.nested_inputs[wrapper] = GraphQLInputObjectType(wrapper, {"data": GraphQLInputField(
+                        GraphQLNonNull(data) if r.to_one else GraphQLNonNull(GraphQLList(GraphQLNonNull(data))))})
+                out[n] = GraphQLInputField(self.nested_inputs[wrapper])
+            return out
+        t.insert_input = GraphQLInputObjectType(f"{t.type_name}InsertInput", fields)
+
     def _mutations(self, t: _Table, list_type: GraphQLOutputType) -> None:
         tn, table = t.type_name, t.table
         writable = {n: c for n, c in t.shape.columns.items() if not c.is_generated}
         if not writable or table.kind not in ("table", "view", "partitioned_table", "foreign_table"):
             return
 
-        def row_input(name: str, insert: bool = False) -> GraphQLInputObjectType:
-            # an insert must give every NOT NULL column that has no default, identity or generation
+        def row_input(name: str) -> GraphQLInputObjectType:
             return GraphQLInputObjectType(name, {
-                n: GraphQLInputField(_required(self.input_type(c.category, c.udt, c.is_array),
-                                               insert and table.kind == "table" and not c.nullable
-                                               and not c.has_default))
-                for n, c in writable.items()})
+                n: GraphQLInputField(self.input_type(c.category, c.udt, c.is_array)) for n, c in writable.items()})
         column_enum = _req(t.column_enum)
         pk_args, pk_columns = self._pk_args(t), self._pk_columns(t)
 
@@ -352,7 +386,7 @@ class _Builder:
             conflict = GraphQLInputObjectType(f"{tn}OnConflict", {
                 "columns": GraphQLInputField(GraphQLNonNull(GraphQLList(GraphQLNonNull(column_enum)))),
                 "update": GraphQLInputField(GraphQLList(GraphQLNonNull(column_enum)))})
-            insert_input = row_input(f"{tn}InsertInput", insert=True)
+            insert_input = _req(t.insert_input)
             # a view has no unique index of its own for ON CONFLICT to name
             upsert = {"on_conflict": GraphQLArgument(conflict)} if table.kind in ("table", "partitioned_table") \
                 else {}
@@ -431,6 +465,8 @@ class _Builder:
         for t in self.tables.values():
             self.relation_fields(t)
         for t in self.tables.values():
+            self.insert_input(t)
+        for t in self.tables.values():
             self.build_table(t)
         self.build_functions()
         self.query["admin"] = admin.ADMIN_FIELD
@@ -447,14 +483,21 @@ def _required(t: GraphQLInputType, required: bool) -> GraphQLInputType:
     return GraphQLNonNull(t) if required else t  # type: ignore[arg-type]
 
 
-def build_schema(catalog: Catalog, settings: Settings) -> CatalogSchema:
-    """The GraphQL schema (and its document cache) for one catalog snapshot.
+def build_schema(catalog: Catalog, settings: Settings, role: str | None = None) -> CatalogSchema:
+    """The GraphQL schema (and its document cache) for one catalog snapshot, as ``role`` sees it.
 
-    The schema is validated here, once, rather than by the first request that uses it.
-    Pure CPU work (about 0.3 s for 200 tables): a caller on the event loop may run it in
-    a thread.
+    With a role, only the tables, columns and functions it holds privileges on
+    (``Catalog.visible_to``); requests still plan against the whole snapshot, so a name the
+    role cannot see fails validation here and never reaches the planner. The schema is
+    validated here, once, rather than by the first request that uses it. Pure CPU work
+    (about 0.3 s for 200 tables): a caller on the event loop may run it in a thread.
     """
-    schema = _Builder(catalog, settings).build()
+    return build_shown(catalog, catalog.visible_to(role) if role else catalog, settings)
+
+
+def build_shown(catalog: Catalog, shown: Catalog, settings: Settings) -> CatalogSchema:
+    """The schema of ``shown`` (a role's view of ``catalog``), planning against ``catalog``."""
+    schema = _Builder(shown, settings).build()
     for problem in validate_schema(schema):  # a naming bug: the documents report it per request too
         log.error("generated GraphQL schema is invalid: %s", problem.message)
     return CatalogSchema(catalog, settings, schema, limits.Documents(schema, settings))

@@ -100,6 +100,8 @@ class RelationField:
     relation: str  # SelectEmbed.relation: the target table's name (the FK's name for a self-reference)
     hint: str | None  # SelectEmbed.hint: the FK constraint's name, which picks one of several FKs
     to_one: bool  # object-or-null (FK side) vs list (referenced side)
+    forward: bool = True  # the foreign key is on this table (the related row is inserted first)
+    pairs: tuple[tuple[str, str], ...] = ()  # (this table's column, the related table's column)
 
 
 RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin",
@@ -301,7 +303,8 @@ def orders(value: Sequence[Mapping[str, Any]] | None, shape: TableShape) -> tupl
 
 
 def _row(shape: TableShape, value: Mapping[str, Any]) -> dict[str, Any]:
-    return {shape.columns[k].name: body_value(v) for k, v in value.items()}
+    """Column values by column name; relation fields (nested inserts, here all null) are not columns."""
+    return {shape.columns[k].name: body_value(v) for k, v in value.items() if k in shape.columns}
 
 
 # --------------------------------------------------------------------------- root fields

@@ -13,9 +13,10 @@ Statuses: 200 once the operation ran (field errors included); 400 for a document
 that does not parse or validate or for bad variables; the credential's 401/403;
 405 for a mutation sent with GET.
 
-The schema comes from ``current_schema(gw)``: the one the app stored next to the
-current catalog (``gw.graphql_schema``), or built here once for a catalog that has
-none yet.
+The schema comes from ``current_schema(gw, role)``: the caller's role's schema the app
+stored next to the current catalog (``gw.graphql_schema``, one per role), or built here once
+for a catalog that has none yet. The credential is checked before the body is read, so
+nobody without one makes the gateway parse or judge a document.
 """
 
 from __future__ import annotations
@@ -55,15 +56,15 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = frozenset(p.name for p in STATIC.iterdir() if p.is_file()) if STATIC.is_dir() else frozenset()
 
 
-def current_schema(gw: Any) -> CatalogSchema:
-    """The schema of the current catalog; built (and kept on ``gw``) when the app has none for it."""
+def current_schema(gw: Any, role: str = "project_admin") -> CatalogSchema:
+    """``role``'s schema of the current catalog; built (and kept on ``gw``) when the app has none for it."""
     catalog = gw.catalogs.get()
-    stored: CatalogSchema | None = getattr(gw, "graphql_schema", None)
-    if stored is not None and stored.catalog is catalog:
-        return stored
-    built = build_schema(catalog, gw.settings)
-    gw.graphql_schema = built
-    return built
+    stored: dict[str, CatalogSchema] | None = getattr(gw, "graphql_schema", None)
+    if not stored or next(iter(stored.values())).catalog is not catalog:
+        stored = gw.graphql_schema = {}
+    if role not in stored:
+        stored[role] = build_schema(catalog, gw.settings, role)
+    return stored[role]
 
 
 # --------------------------------------------------------------------------- errors
@@ -219,13 +220,14 @@ async def graphql_endpoint(request: Request) -> Response:
     if request.method == "GET" and "query" not in request.query_params:
         return graphiql(request)
     try:
+        # the credential first: nobody without one makes the gateway read, parse or judge a document
+        identity = await gw.auth.identify(request.headers)
         params = await read_params(request, gw.settings.max_body_bytes)
-        schema = current_schema(gw)
+        schema = current_schema(gw, identity.role)
         document, problems = schema.documents.get(params.query)
         if document is None:
             return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, 400)
         operation = choose_operation(document, params.operation_name, request.method)
-        identity = await gw.auth.identify(request.headers)
     except GatewayError as exc:
         return failure(exc)
     return await run_operation(gw, schema, identity, document, operation, params, request.method)
