@@ -71,6 +71,8 @@ class Table:
     updatable: bool = True
     deletable: bool = True
     comment: str | None = None
+    # views: (view column, schema, relation, column) for each column that is a plain reference
+    column_sources: tuple[tuple[str, str, str, str], ...] = ()
     privileges: Grants = None  # SELECT/INSERT/UPDATE/DELETE on the whole relation
     column_map: Mapping[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
@@ -108,10 +110,17 @@ class Relationship:
     junction_source_columns: tuple[str, ...] = ()
     junction_target_columns: tuple[str, ...] = ()
     junction_constraint: str | None = None  # the FK from junction to source (m2m)
+    reverse: bool = False  # built from the target's FK to the source (o2m, or an o2o's referenced side)
+    function: tuple[str, str] | None = None  # a computed relationship: (schema, name) of f(source row)
 
     @property
     def to_one(self) -> bool:
         return self.cardinality in ("m2o", "o2o")
+
+    @property
+    def is_self(self) -> bool:
+        """A table's FK to itself: one constraint, two relationships (parent and children)."""
+        return self.source == self.target and self.cardinality != "m2m"
 
 
 @dataclass(frozen=True)
@@ -142,11 +151,19 @@ class Function:
     definition: str = ""
     arguments_text: str = ""  # pg_get_function_arguments
     comment: str | None = None
+    rows: float = 0  # ROWS estimate of a set-returning function (ROWS 1: a to-one computed relationship)
+    row_argument: tuple[str, str] | None = None  # (schema, table) when the one input is that table's row type
     privileges: Grants = None  # EXECUTE
 
     @property
     def input_args(self) -> tuple[FunctionArg, ...]:
         return tuple(a for a in self.args if a.mode in ("in", "inout", "variadic"))
+
+    @property
+    def api_callable(self) -> bool:
+        """Whether RPC and GraphQL offer it: trigger and internal functions cannot be called directly."""
+        internal = ("trigger", "event_trigger", "internal")
+        return self.return_udt not in internal and all(a.udt not in internal for a in self.input_args)
 
 
 @dataclass(frozen=True)
@@ -197,12 +214,20 @@ class Catalog:
     version: int = 0  # increases with every reload (caches key on it)
     relationships: Mapping[tuple[str, str], tuple[Relationship, ...]] = field(
         default_factory=dict, compare=False, repr=False)
+    # the same FKs seen through views (kept apart: GraphQL relation fields come from FKs only)
+    view_relationships: Mapping[tuple[str, str], tuple[Relationship, ...]] = field(
+        default_factory=dict, compare=False, repr=False)
+    # base tables in unexposed schemas that exposed views show: their FKs relate the views; never exposed
+    hidden_tables: Mapping[tuple[str, str], Table] = field(default_factory=dict, compare=False, repr=False)
     # work derived from this snapshot (plans of repeated reads): dropped with the snapshot on reload
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.relationships:
             object.__setattr__(self, "relationships", derive_relationships(self.tables))
+        if not self.view_relationships:
+            object.__setattr__(self, "view_relationships",
+                               derive_view_relationships(self.tables, self.hidden_tables))
 
     @property
     def default_schema(self) -> str:
@@ -216,6 +241,32 @@ class Catalog:
 
     def relationships_of(self, table: Table) -> tuple[Relationship, ...]:
         return self.relationships.get(table.key, ())
+
+    def view_relationships_of(self, table: Table) -> tuple[Relationship, ...]:
+        """FK relationships of (or to) views over the FK's tables (PostgREST's embedding of views)."""
+        return self.view_relationships.get(table.key, ())
+
+    def row_functions(self, table: Table) -> tuple[Function, ...]:
+        """Functions whose one input is ``table``'s row type: computed fields and relationships."""
+        found = self.memo.get(("row_functions", table.key))
+        if found is None:
+            found = self.memo[("row_functions", table.key)] = tuple(
+                fn for overloads in self.functions.values() for fn in overloads
+                if fn.row_argument == table.key and fn.api_callable)
+        return found
+
+    def computed_field(self, table: Table, name: str) -> Function | None:
+        """``f(table) RETURNS scalar``, selectable, filterable and orderable like a column."""
+        return next((fn for fn in self.row_functions(table) if fn.name == name and not fn.returns_set
+                     and fn.return_kind == "scalar"), None)
+
+    def computed_relationships_of(self, table: Table) -> tuple[Relationship, ...]:
+        """``f(table) RETURNS SETOF u`` (to-many; to-one with ROWS 1) or ``RETURNS u`` (to-one)."""
+        return tuple(
+            Relationship(table.key, fn.return_table, "o2m" if fn.returns_set and fn.rows != 1 else "m2o",
+                         fn.name, (), (), function=(fn.schema, fn.name))
+            for fn in self.row_functions(table)
+            if fn.return_table is not None and fn.return_table in self.tables)
 
     def visible_to(self, role: str) -> Catalog:
         """What ``role`` may touch (PostgREST's and pg_graphql's rule), for the schema it is shown.
@@ -244,7 +295,97 @@ class Catalog:
                 tables[key] = replace(table, foreign_keys=fks, column_map={})
         functions = {k: v for k, v in ((k, tuple(f for f in fs if allows(f.privileges, role)))
                                        for k, fs in self.functions.items()) if v}
-        return replace(self, tables=tables, functions=functions, relationships={}, memo={})
+        # a relation the role cannot see still lends its FKs to the views over it that it can
+        hidden = {**self.hidden_tables, **{k: t for k, t in self.tables.items() if k not in tables}}
+        return replace(self, tables=tables, functions=functions, relationships={}, view_relationships={},
+                       hidden_tables=hidden, memo={})
+
+
+
+Key = tuple[str, str]
+
+
+def view_projections(tables: Mapping[Key, Table]) -> dict[Key, list[tuple[Key, dict[str, str]]]]:
+    """For each base table: the views over it, each with {base column: view column}.
+
+    A view column naming a column of another view is followed down to a table (chains of views).
+    """
+    def origin(key: Key, column: str, depth: int = 0) -> tuple[Key, str] | None:
+        rel = tables.get(key)
+        if rel is None or depth > 16:
+            return None
+        if not rel.column_sources:
+            return (key, column) if rel.kind in ("table", "partitioned_table", "foreign_table") else None
+        for name, schema, table, base in rel.column_sources:
+            if name == column:
+                return origin((schema, table), base, depth + 1)
+        return None
+
+    out: dict[Key, list[tuple[Key, dict[str, str]]]] = {}
+    for view in tables.values():
+        by_base: dict[Key, dict[str, str]] = {}
+        for name, *_ in view.column_sources:
+            found = origin(view.key, name)
+            if found is not None:
+                by_base.setdefault(found[0], {}).setdefault(found[1], name)
+        for base, mapping in by_base.items():
+            out.setdefault(base, []).append((view.key, mapping))
+    return out
+
+
+def derive_view_relationships(exposed: Mapping[Key, Table], hidden: Mapping[Key, Table] | None = None,
+                              ) -> dict[Key, tuple[Relationship, ...]]:
+    """PostgREST's embedding through views: each FK also joins every view (or chain of views) that
+    shows its columns to every view that shows the referenced ones, in both directions. ``hidden``
+    base tables (unexposed schemas) lend their FKs but are never an end of a relationship."""
+    tables = {**(hidden or {}), **exposed}
+    out: dict[Key, list[Relationship]] = {}
+    projections = view_projections(tables)
+    for t in tables.values():
+        uniques = {frozenset(u) for u in t.unique} | ({frozenset(t.primary_key)} if t.primary_key else set())
+        for fk in t.foreign_keys:
+            target = (fk.ref_schema, fk.ref_table)
+            if target not in tables:
+                continue
+            one_to_one = frozenset(fk.columns) in uniques
+            sources = [(t.key, {c: c for c in fk.columns}), *projections.get(t.key, [])]
+            targets = [(target, {c: c for c in fk.ref_columns}), *projections.get(target, [])]
+            for skey, smap in sources:
+                for tkey, tmap in targets:
+                    if (skey, tkey) == (t.key, target) or skey not in exposed or tkey not in exposed:
+                        continue  # the FK's own tables are related already; hidden ones never are
+                    if not (set(fk.columns) <= smap.keys() and set(fk.ref_columns) <= tmap.keys()):
+                        continue
+                    scols = tuple(smap[c] for c in fk.columns)
+                    tcols = tuple(tmap[c] for c in fk.ref_columns)
+                    out.setdefault(skey, []).append(Relationship(
+                        skey, tkey, "o2o" if one_to_one else "m2o", fk.name, scols, tcols))
+                    out.setdefault(tkey, []).append(Relationship(
+                        tkey, skey, "o2o" if one_to_one else "o2m", fk.name, tcols, scols, reverse=True))
+        if t.key in exposed:
+            _junction_views(t, uniques, tables, projections, exposed, out)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _junction_views(t: Table, uniques: set[frozenset[str]], tables: Mapping[Key, Table],
+                    projections: Mapping[Key, list[tuple[Key, dict[str, str]]]], exposed: Mapping[Key, Table],
+                    out: dict[Key, list[Relationship]]) -> None:
+    """Many-to-many through the junction table ``t`` between views over its two ends."""
+    fks = [fk for fk in t.foreign_keys if (fk.ref_schema, fk.ref_table) in tables]
+    for a in fks:
+        for b in fks:
+            if a is b or not any(frozenset(a.columns) | frozenset(b.columns) <= u for u in uniques):
+                continue
+            src, dst = (a.ref_schema, a.ref_table), (b.ref_schema, b.ref_table)
+            for skey, smap in [(src, {c: c for c in a.ref_columns}), *projections.get(src, [])]:
+                for dkey, dmap in [(dst, {c: c for c in b.ref_columns}), *projections.get(dst, [])]:
+                    if (skey, dkey) == (src, dst) or skey not in exposed or dkey not in exposed \
+                            or not (set(a.ref_columns) <= smap.keys() and set(b.ref_columns) <= dmap.keys()):
+                        continue
+                    out.setdefault(skey, []).append(Relationship(
+                        skey, dkey, "m2m", b.name, tuple(smap[c] for c in a.ref_columns),
+                        tuple(dmap[c] for c in b.ref_columns), junction=t.key, junction_source_columns=a.columns,
+                        junction_target_columns=b.columns, junction_constraint=a.name))
 
 
 def allows(grants: Grants, role: str, privilege: str | None = None) -> bool:
@@ -259,7 +400,8 @@ def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[
 
     m2o from each FK, o2m (or o2o when the FK columns are unique) in reverse,
     and m2m through any table whose FKs to two tables are covered by its
-    primary key or a unique constraint (PostgREST's junction rule).
+    primary key or a unique constraint (PostgREST's junction rule). The same FKs
+    seen through views are ``derive_view_relationships``'.
     """
     out: dict[tuple[str, str], list[Relationship]] = {k: [] for k in tables}
     for t in tables.values():
@@ -274,7 +416,7 @@ def derive_relationships(tables: Mapping[tuple[str, str], Table]) -> dict[tuple[
             out[t.key].append(Relationship(t.key, target, "o2o" if one_to_one else "m2o",
                                            fk.name, fk.columns, fk.ref_columns))
             out[target].append(Relationship(target, t.key, "o2o" if one_to_one else "o2m",
-                                            fk.name, fk.ref_columns, fk.columns))
+                                            fk.name, fk.ref_columns, fk.columns, reverse=True))
         # junction: two FKs whose columns together sit inside a unique key
         fks = [fk for fk in t.foreign_keys if (fk.ref_schema, fk.ref_table) in tables]
         for a in fks:

@@ -83,6 +83,7 @@ class RequestContext:
     read_only: bool = False  # BEGIN ... READ ONLY
     headers: str | None = None  # request.headers as JSON text, when wanted
     search_path: str | None = None  # search_path for the transaction; None: the database default
+    timezone: str | None = None  # Prefer: timezone=...; None: the connection's (UTC)
 
 
 RUN_SQL = "SELECT total, page_rows, body, inserted FROM system.gateway_run($1, $2, $3, $4, $5)"
@@ -114,6 +115,8 @@ def request_settings(identity: Identity, ctx: RequestContext) -> list[tuple[str,
         pairs.append(("request.headers", ctx.headers))
     if ctx.search_path is not None:
         pairs.append(("search_path", ctx.search_path))
+    if ctx.timezone is not None:  # PostgreSQL validates the name (22023 for an unknown zone)
+        pairs.append(("timezone", ctx.timezone))
     return pairs
 
 

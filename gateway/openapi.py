@@ -401,7 +401,8 @@ def document(catalog: Catalog, settings: Settings) -> Schema:
         if key not in paths:
             paths[key] = table_path(table, settings, name)
     functions = sorted(catalog.functions.items(), key=lambda kv: (kv[0][0] != catalog.default_schema, kv[0]))
-    for (schema, fname), overloads in functions:
+    for (schema, fname), every in functions:
+        overloads = tuple(f for f in every if f.api_callable)  # trigger functions are no RPC
         key = f"/api/database/rpc/{quote(fname, safe='')}"
         if schema in catalog.schemas and overloads and key not in paths:
             item = function_path(overloads, catalog, settings)

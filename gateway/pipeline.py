@@ -21,6 +21,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from . import errors, plan, sql
 from . import request as rq
 from .catalog import Catalog
@@ -53,7 +55,8 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
     try:
-        if one_round_trip(req, planned.shape):
+        # system.gateway_run sets only the request.* settings and search_path: a time zone needs the setup
+        if ctx.timezone is None and one_round_trip(req, planned.shape):
             run_sql, params = prepared.for_run
             return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
         async with gw.executor.transaction(identity, ctx) as tx:
@@ -65,6 +68,26 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
 # the table privilege each kind of request needs (a Call's function needs EXECUTE: grant_advice)
 PRIVILEGES: dict[type, str] = {rq.Read: "SELECT", rq.Insert: "INSERT", rq.Update: "UPDATE", rq.Delete: "DELETE",
                                rq.Call: "EXECUTE"}
+
+
+async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext, fmt: str,
+                  options: tuple[str, ...]) -> str:
+    """EXPLAIN of the statement ``req`` would run, as ``identity``; always rolled back (ANALYZE runs it).
+    Out: the JSON document (``fmt`` "json") or the plan's text lines."""
+    catalog = gw.catalogs.get()
+    planned = prepare(req, catalog, gw.settings).planned
+    stmt = sql.plan_statement(planned, fmt, options)
+    schema = _schema(planned.shape)
+    try:
+        async with gw.executor.transaction(identity, dataclasses.replace(ctx, search_path=search_path(schema))) as tx:
+            tx.rollback_on_exit()
+            rows = await tx.fetch(stmt)
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
+    if fmt == "json":
+        doc = rows[0][0]
+        return doc if isinstance(doc, str) else orjson.dumps(doc).decode()
+    return "\n".join(str(r[0]) for r in rows)
 
 
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:

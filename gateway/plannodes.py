@@ -43,6 +43,8 @@ class ColExpr:
     json_path: tuple[JsonKey, ...] = ()  # empty for the plain column
     wrap_jsonb: bool = False  # non-json column under a JSON path: to_jsonb(col) first
     cast: str | None = None  # ``::type`` in select (type text checked by the parser's grammar)
+    function: tuple[str, str] | None = None  # computed field: schema.fn(row of ``rel``); ``column`` is fn's name
+    row_type: tuple[str, str] | None = None  # (schema, table) the row is cast to for that call
 
     @property
     def value_type(self) -> str | None:
@@ -119,6 +121,8 @@ class Join:
     junction_pairs: tuple[tuple[str, str], ...] = ()  # (junction column, child column)
     target: tuple[str, str] | None = None  # child (schema, table), for order-by subqueries
     target_alias: str | None = None  # SQL alias of the child in an order-by subquery
+    function: tuple[str, str] | None = None  # computed relationship: rows of schema.fn(parent row)
+    parent_type: tuple[str, str] | None = None  # (schema, table) the parent row is cast to for that call
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,9 @@ class OutColumn:
     """A key of the output objects and the column (expression) that fills it."""
 
     key: str  # output JSON key
-    expr: ColExpr  # its value
+    expr: ColExpr  # its value (column "*" with aggregate "count": count the rows)
+    aggregate: str | None = None  # sum/avg/min/max/count: aggregated, grouped by the plain outputs
+    aggregate_cast: str | None = None  # ``::type`` of the aggregate's result (checked like ColExpr.cast)
 
 
 @dataclass(frozen=True)
@@ -202,8 +208,8 @@ class CallPlan:
 
     schema: str  # the function's schema
     name: str  # the function
-    args: tuple[tuple[str, str, bool], ...]  # (name, SQL type, variadic)
-    payload: P  # JSON object of the arguments
+    args: tuple[tuple[str, str, bool], ...]  # (name, SQL type, variadic); "" is the unnamed one, passed by position
+    payload: P  # JSON object of the arguments (the unnamed one under the key UNNAMED), or the whole body
     kind: Literal["scalar", "setof_scalar", "row", "setof_row", "void"]  # decides the body's JSON shape
     returning: Rel | None  # shaping of row results (source="cte")
     scalar_type: str = "text"  # the declared return type of a scalar function
@@ -211,7 +217,11 @@ class CallPlan:
     total: TotalMode = "none"  # a total for row results when a count was asked for
     limit_value: P | None = None  # page of row results, as in ReadPlan
     offset_value: P | None = None
+    whole_body: bool = False  # the payload is the one unnamed json/jsonb argument itself
 
+
+# the payload key of a single unnamed parameter (``{"": value}``): a record column needs a name
+UNNAMED = "pgrst_unnamed"
 
 Shape = ReadPlan | WritePlan | CallPlan
 

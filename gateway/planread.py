@@ -9,7 +9,9 @@ Unknown tables are 404 TABLE_NOT_FOUND, unknown columns 400 INVALID_QUERY with a
 mean". Filter values stay text and are cast to the column type by PostgreSQL, as PostgREST
 does; obviously malformed numbers, booleans and uuids are refused here with a clearer message,
 and an operator that cannot apply to a column's type is refused before PostgreSQL would answer
-"operator does not exist".
+"operator does not exist". A computed field (``f(table) RETURNS scalar``) resolves like a column;
+an aggregate in ``select`` (``amount.sum()``, ``count()``) becomes an aggregated output, refused
+with PGRST123 when ``Settings.aggregates`` is off. Relationships are resolved in ``planrels.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .plannodes import (
     Rel,
     TotalMode,
 )
+from .planrels import find_relationship
 from .planvalues import check_filter_value, pg_array_literal
 from .settings import Settings
 
@@ -97,9 +100,13 @@ class Planner:
         return t
 
     def column(self, table: Table, name: str) -> Column:
+        """A column, or a computed field (``f(table) RETURNS scalar``) seen as one."""
         col = table.column(name)
         if col is None:
-            raise unknown_column(table, name)
+            fn = self.catalog.computed_field(table, name)
+            if fn is None:
+                raise unknown_column(table, name)
+            col = Column(name, fn.return_type, fn.return_udt, fn.return_category, fn.return_type.endswith("[]"))
         return col
 
     # ---- reads
@@ -147,8 +154,7 @@ class Planner:
             if isinstance(item, rq.SelectStar):
                 outputs.extend(OutColumn(c.name, ColExpr(alias, c.name)) for c in table.columns)
             elif isinstance(item, rq.SelectColumn):
-                expr = self.col_expr(table, alias, item.field, item.cast)
-                outputs.append(OutColumn(item.alias or item.field.output_name, expr))
+                outputs.append(self.out_column(table, alias, item))
             else:
                 emb = self.embed(table, alias, item)
                 embeds.setdefault(item.relation, emb)
@@ -157,7 +163,9 @@ class Planner:
         preds = tuple(self.condition(table, alias, c, embeds) for c in where)
         preds += tuple(EmbedPred(e.alias, False, e.to_one) for e in outputs
                        if isinstance(e, OutEmbed) and e.inner)
-        terms = tuple(self.order_term(table, alias, o) for o in order)
+        named = {item.key: item for item in select if isinstance(item, rq.SelectEmbed)}
+        terms = tuple(self.order_term(table, alias, o, named.get(o.relation) if o.relation else None)
+                      for o in order)
         distinct = tuple(ColExpr(alias, self.column(table, name).name) for name in distinct_on)
         leading = {(t.expr.column, t.expr.json_path, t.via) for t in terms[:len(distinct)]}
         if distinct and terms and leading != {(d.column, (), None) for d in distinct}:
@@ -167,11 +175,24 @@ class Planner:
                 hint=f"Order by {', '.join(distinct_on)} first, then by what picks the row kept for each")
         return Rel(table.schema, table.name, alias, tuple(outputs), preds, terms, limit, offset, source, distinct)
 
+    def out_column(self, table: Table, alias: str, item: rq.SelectColumn) -> OutColumn:
+        """A selected column, or an aggregate of one (``amount.sum()``, ``count()``, legacy ``count``)."""
+        aggregate, field = item.aggregate, item.field
+        if (aggregate is None and field.name == "count" and not field.json_path and item.cast is None
+                and table.column("count") is None):
+            aggregate, field = "count", rq.FieldRef(rq.COUNT_ROWS)  # ``messages(count)``: PostgREST's old form
+        if aggregate is None:
+            return OutColumn(item.alias or field.output_name, self.col_expr(table, alias, field, item.cast))
+        if not self.settings.aggregates:
+            raise errors.invalid_query("Use of aggregate functions is not allowed", code="PGRST123")
+        if item.aggregate_cast is not None and not CAST_TYPE.match(item.aggregate_cast):
+            raise errors.invalid_query(f"Invalid cast type '{item.aggregate_cast}'")
+        expr = ColExpr(alias, rq.COUNT_ROWS) if field.name == rq.COUNT_ROWS else self.col_expr(
+            table, alias, field, item.cast)
+        return OutColumn(item.alias or aggregate, expr, aggregate, item.aggregate_cast)
+
     def embed(self, parent: Table, parent_alias: str, item: rq.SelectEmbed) -> OutEmbed:
         rel = self.relationship(parent, item.relation, item.hint)
-        if item.spread and not rel.to_one:
-            raise errors.invalid_query(f"A spread embed must be to-one; '{item.relation}' is to-many",
-                                       code="PGRST119")
         target = self.catalog.tables[rel.target]
         alias = self.alias("t")
         if item.limit is not None and item.limit < 0:
@@ -180,7 +201,9 @@ class Planner:
         off = self.param(item.offset) if item.offset else None
         child = self.rel(target, alias, item.select, item.where, item.order, lim, off,
                          distinct_on=item.distinct_on)
-        if rel.cardinality == "m2m":
+        if rel.function is not None:
+            join = Join(parent_alias, (), function=rel.function, parent_type=parent.key)
+        elif rel.cardinality == "m2m":
             assert rel.junction is not None
             join = Join(parent_alias, tuple(zip(rel.source_columns, rel.junction_source_columns, strict=True)),
                         junction=rel.junction, junction_alias=self.alias("j"),
@@ -192,54 +215,30 @@ class Planner:
         return OutEmbed(key, child, join, rel.to_one, item.spread, item.inner, self.alias("e"))
 
     def relationship(self, parent: Table, name: str, hint: str | None) -> Relationship:
-        """Pick the one relationship ``name`` (+ ``hint``) means, PostgREST's way."""
-        rels = self.catalog.relationships_of(parent)
-        by_table = [r for r in rels if r.target[1] == name and r.target[0] in self.catalog.schemas]
-        # a FK column or constraint name used as the relation name (``author_id(...)``, ``fk_author(...)``)
-        by_fk = [r for r in rels if r.cardinality in ("m2o", "o2o") and name in (
-            r.constraint, *(r.source_columns if len(r.source_columns) == 1 else ()))]
-        candidates = by_table or by_fk
-        if hint:
-            candidates = [r for r in candidates if hint in (
-                r.constraint, r.junction_constraint,
-                r.junction[1] if r.junction else None,
-                *(r.source_columns if len(r.source_columns) == 1 else ()),
-                *(r.target_columns if len(r.target_columns) == 1 else ()))]
-        if not candidates:
-            names = sorted({r.target[1] for r in rels})
-            close = difflib.get_close_matches(name, names, n=1)
-            raise errors.invalid_query(
-                f"Could not find a relationship between '{parent.name}' and '{name}' in the schema cache",
-                code="PGRST200", hint=f"Perhaps you meant '{close[0]}'" if close else
-                f"Check that '{name}' is a table with a foreign key to or from '{parent.name}'")
-        if len(candidates) > 1:
-            # a direct FK beats a junction route when both exist (PostgREST prefers non-m2m)
-            direct = [r for r in candidates if r.cardinality != "m2m"]
-            if len(direct) == 1:
-                return direct[0]
-            details = "; ".join(f"{r.cardinality} via {r.constraint}" for r in candidates)
-            raise errors.postgrest(
-                300, "PGRST201",
-                f"Could not embed because more than one relationship was found for '{parent.name}' and '{name}'",
-                details=details, hint=f"Try changing '{name}' to one of: "
-                + ", ".join(f"{name}!{r.constraint}" for r in candidates))
-        return candidates[0]
+        """Pick the one relationship ``name`` (+ ``hint``) means, PostgREST's way (``planrels``)."""
+        return find_relationship(self.catalog, parent, name, hint)
 
     def col_expr(self, table: Table, alias: str, ref: rq.FieldRef, cast: str | None = None) -> ColExpr:
         col = self.column(table, ref.name)
         if cast is not None and not CAST_TYPE.match(cast):
             raise errors.invalid_query(f"Invalid cast type '{cast}'")
         path = tuple(JsonKey(self.param(s.key), s.as_text, _is_index(s.key)) for s in ref.json_path)
+        computed = self.catalog.computed_field(table, col.name) if table.column(col.name) is None else None
         # jsonb operators throughout: a json (or composite, array) column is converted first
-        return ColExpr(alias, col.name, path, wrap_jsonb=bool(path) and col.udt != "jsonb", cast=cast)
+        return ColExpr(alias, col.name, path, wrap_jsonb=bool(path) and col.udt != "jsonb", cast=cast,
+                       function=(computed.schema, computed.name) if computed else None,
+                       row_type=table.key if computed else None)
 
-    def order_term(self, table: Table, alias: str, o: rq.Order) -> OrderTerm:
+    def order_term(self, table: Table, alias: str, o: rq.Order, embed: rq.SelectEmbed | None = None) -> OrderTerm:
+        """An order term; ``author(email).desc`` names an embed of the select by alias or relation."""
         if o.relation is None:
             return OrderTerm(self.col_expr(table, alias, o.field), o.direction, o.nulls)
-        rel = self.relationship(table, o.relation, o.hint)
-        if not rel.to_one:
-            raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many",
-                                       code="PGRST118")
+        rel = (self.relationship(table, embed.relation, embed.hint) if embed is not None
+               else self.relationship(table, o.relation, o.hint))
+        if not rel.to_one or rel.function is not None:
+            raise errors.invalid_query(f"A related order on '{o.relation}' is not possible: it is to-many"
+                                       if not rel.to_one else f"A related order on the computed relationship "
+                                       f"'{o.relation}' is not supported", code="PGRST118")
         target = self.catalog.tables[rel.target]
         child_alias = self.alias("o")
         expr = self.col_expr(target, child_alias, o.field)

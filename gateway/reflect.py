@@ -49,6 +49,7 @@ from .catalog import (
     Trigger,
     TypeCategory,
 )
+from .viewlineage import reflect_lineage
 
 Key = tuple[str, str]
 
@@ -123,7 +124,7 @@ COLUMNS_SQL = _COLUMNS_SELECT.format(
 ROWTYPE_COLUMNS_SQL = _COLUMNS_SELECT.format(where="a.attrelid = any($1::oid[])")
 
 FUNCTIONS_SQL = """
-select p.oid, n.nspname as schema, p.proname as name, p.prorettype, p.proretset,
+select p.oid, n.nspname as schema, p.proname as name, p.prorettype, p.proretset, p.prorows,
        p.provolatile::text as volatility, l.lanname as language, p.prosrc as definition,
        pg_get_function_arguments(p.oid) as arguments_text, pg_get_function_result(p.oid) as result,
        coalesce(p.proallargtypes, p.proargtypes::oid[]) as arg_types,
@@ -331,6 +332,9 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
             insertable=bool(can & CAN_INSERT), updatable=bool(can & CAN_UPDATE),
             deletable=bool(can & CAN_DELETE), comment=r["comment"])
         table_by_relid[r["oid"]] = key
+    lineage = await reflect_lineage(conn, schemas, table_by_relid, columns)  # views name each other
+    for key, sources in lineage.sources.items():
+        tables[key] = replace(tables[key], column_sources=sources)
 
     functions: dict[Key, list[Function]] = defaultdict(list)
     for r in function_rows:
@@ -347,7 +351,7 @@ async def reflect_catalog(conn: asyncpg.Connection, schemas: tuple[str, ...], ke
                               r["qual"], r["with_check"], r["permissive"] == "PERMISSIVE")
                        for r in policy_rows),
         triggers=tuple(_trigger(r) for r in trigger_rows),
-        version=version)
+        version=version, hidden_tables=lineage.hidden)
 
 
 def _columns_by_relation(rows: Sequence[asyncpg.Record], types: TypeMap) -> dict[int, tuple[Column, ...]]:
@@ -397,7 +401,8 @@ def _function(r: asyncpg.Record, types: TypeMap, columns: Mapping[int, tuple[Col
         returns_set=r["proretset"], return_kind=kind, return_udt=ret.udt, return_category=ret.category,
         return_columns=return_columns, return_table=return_table, volatility=VOLATILITY[r["volatility"]],
         language=r["language"], definition=r["definition"] or "", arguments_text=r["arguments_text"] or "",
-        comment=r["comment"])
+        comment=r["comment"], rows=float(r["prorows"] or 0),
+        row_argument=table_by_relid.get(types[type_oids[inputs[0]]].relid) if len(inputs) == 1 else None)
 
 
 def _trigger(r: asyncpg.Record) -> Trigger:

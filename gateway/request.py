@@ -114,13 +114,19 @@ class Order:
     hint: str | None = None  # the FK constraint that picks the relationship (GraphQL knows it)
 
 
+AggregateName = Literal["sum", "avg", "min", "max", "count"]
+COUNT_ROWS = "*"  # the field of ``count()``: every row, not one column's non-null values
+
+
 @dataclass(frozen=True)
 class SelectColumn:
-    """``[alias:]column[->json][::cast]``."""
+    """``[alias:]column[->json][::cast][.aggregate()[::cast]]``, or ``count()`` (field ``*``)."""
 
     field: FieldRef
-    alias: str | None = None  # output key; None: the column name (or JSON path's last key)
+    alias: str | None = None  # output key; None: the column name (JSON path's last key, aggregate name)
     cast: str | None = None  # PostgreSQL type name for ``::type``
+    aggregate: AggregateName | None = None  # ``.sum()`` etc.: aggregated, grouped by the plain columns
+    aggregate_cast: str | None = None  # ``.avg()::int``: a cast of the aggregate's result
 
 
 @dataclass(frozen=True)
@@ -289,6 +295,8 @@ class Call:
     head: bool = False
     args_from_query: bool = False  # values are strings from a URL (cast by PostgreSQL)
     positional_json: bool = False  # the whole body goes to a single unnamed json parameter
+    rollback: bool = False  # run the call, answer, then roll back (tx=rollback)
+    max_affected: int | None = None  # handling=strict, max-affected=N: more result rows roll back (400)
     raw_body: Any = field(default=None, compare=False)  # the decoded body, for that fallback
 
 

@@ -118,6 +118,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest estimated row count (product of list limits) a query may ask for."),
     Setting("graphql_max_affected", "GATEWAY_GRAPHQL_MAX_AFFECTED", 1000, _int,
             "Most rows a GraphQL update_*/delete_* may change for non-admin callers unless atMost says otherwise."),
+    Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,
+            "Serve aggregates in `select` (`count()`, `amount.sum()`); false: 400 PGRST123."),
+    Setting("plan_roles", "GATEWAY_PLAN_ROLES", ("project_admin",), _list,
+            "Roles that may ask for `Accept: application/vnd.pgrst.plan+json` (EXPLAIN of the request)."),
     Setting("log_level", "GATEWAY_LOG_LEVEL", "info", _str, "Log level (debug, info, warning, error)."),
     Setting("access_log", "GATEWAY_ACCESS_LOG", True, _bool, "Write a JSON access log line per request."),
 )
@@ -160,6 +164,8 @@ class Settings:
     graphql_max_fields: int = 2000
     graphql_max_cost: int = 50000
     graphql_max_affected: int = 1000
+    aggregates: bool = True
+    plan_roles: tuple[str, ...] = ("project_admin",)
     log_level: str = "info"
     access_log: bool = True
 

@@ -41,8 +41,8 @@ from .sqlexpr import (
 )
 from .sqlwrite import call_sql, write_sql
 
-__all__ = ["DIALECT", "OPERATORS", "Compiled", "compile_for_run", "compile_shape", "read_sql", "run_params",
-           "statement"]
+__all__ = ["DIALECT", "OPERATORS", "Compiled", "compile_for_run", "compile_shape", "plan_statement", "read_sql",
+           "run_params", "statement"]
 
 
 def read_sql(shape: ReadPlan, for_run: bool = False) -> sa.Select[Any]:
@@ -133,3 +133,15 @@ def _as_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return pg_array_literal(value)
     return str(value)
+
+
+# EXPLAIN options a caller may ask for (``options=analyze|verbose``), written into the SQL as is
+PLAN_OPTIONS = ("analyze", "verbose", "settings", "buffers", "wal")
+
+
+def plan_statement(planned: Planned, fmt: str, options: tuple[str, ...]) -> Statement:
+    """``EXPLAIN (FORMAT JSON|TEXT, <options>)`` of the request's own statement, values bound."""
+    assert fmt in ("json", "text") and all(o in PLAN_OPTIONS for o in options), (fmt, options)
+    stmt = statement(planned)
+    head = ", ".join([f"FORMAT {fmt.upper()}", *(o.upper() for o in options)])
+    return Statement(f"EXPLAIN ({head}) {stmt.sql}", stmt.params)

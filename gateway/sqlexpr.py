@@ -4,8 +4,10 @@ In:  plan nodes (``plannodes``): column expressions, predicates, order terms and
      trees with their embeds.
 Out: SQLAlchemy Core elements: the predicate of a filter (``OPERATORS``, the one operator
      table REST and GraphQL share), the page of a relation with its embeds as
-     ``LEFT JOIN LATERAL`` subqueries (``rows_select``), its filtered count (or estimate) and the
-     JSON body aggregate. ``sql.py`` and ``sqlwrite.py`` assemble these into whole statements.
+     ``LEFT JOIN LATERAL`` subqueries (``rows_select``; grouped by its plain outputs when it
+     selects aggregates; a computed relationship's lateral is its function's rows, a computed
+     field a call on the row), its filtered count (or estimate) and the JSON body aggregate.
+     ``sql.py`` and ``sqlwrite.py`` assemble these into whole statements.
 
 Every value is a bound parameter (``bind``), sent as text (or text[] / JSON text) and cast
 to the column's type by PostgreSQL; every identifier is quoted by SQLAlchemy's preparer.
@@ -20,7 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, quoted_name
+from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import UserDefinedType
 
 from . import errors
@@ -104,8 +107,16 @@ def table(schema: str, name: str, alias: str) -> sa.FromClause:
 # --------------------------------------------------------------------------- expressions
 
 
+def row_call(function: tuple[str, str], alias: str, row_type: tuple[str, str]) -> Function[Any]:
+    """``schema.fn(CAST(alias AS schema.table))``: a function of the whole row (the cast makes the
+    row of a paged subquery or a CTE, an anonymous record, the table's own row type)."""
+    row = sa.cast(sa.literal_column(alias), pgtype(f"{q(row_type[0])}.{q(row_type[1])}"))
+    return Function(quoted_name(function[1], True), row, packagenames=(quoted_name(function[0], True),))
+
+
 def col_expr(e: ColExpr) -> ColumnElement[Any]:
-    expr: ColumnElement[Any] = ref(e.rel, e.column)
+    expr: ColumnElement[Any] = ref(e.rel, e.column) if e.function is None or e.row_type is None else row_call(
+        e.function, e.rel, e.row_type)
     if e.json_path:
         if e.wrap_jsonb:
             expr = sa.func.to_jsonb(expr)
@@ -227,6 +238,12 @@ def _from(rel: Rel, join: Join | None) -> tuple[sa.FromClause, list[ColumnElemen
     """The FROM of a relation (with an m2m junction) and the conditions tying it to its parent."""
     source = table(rel.schema, rel.name, rel.alias)
     conds: list[ColumnElement[Any]] = []
+    if join is not None and join.function is not None and join.parent_type is not None:
+        # a computed relationship: the rows the function returns for the parent row, nothing to join on
+        # but the null row a ``RETURNS u`` function gives when it finds nothing
+        rows = row_call(join.function, join.parent, join.parent_type).table_valued().alias(rel.alias)
+        # (spelled out: SQLAlchemy would turn NOT (r IS NULL) into r IS NOT NULL, "no field null")
+        return rows, [sa.literal_column(f"NOT ({rel.alias} IS NULL)", sa.Boolean)]
     if join is not None:
         if join.junction is not None:
             assert join.junction_alias is not None
@@ -257,26 +274,63 @@ def _page(sel: sa.Select[Any], rel: Rel) -> sa.Select[Any]:
     return sel
 
 
+AGGREGATES: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+    "sum": sa.func.sum, "avg": sa.func.avg, "min": sa.func.min, "max": sa.func.max, "count": sa.func.count,
+}
+
+
+def aggregated(rel: Rel) -> bool:
+    """Whether ``rel`` selects an aggregate: then its plain outputs are its GROUP BY."""
+    return any(isinstance(o, OutColumn) and o.aggregate for o in rel.outputs)
+
+
+def _aggregate(out: OutColumn) -> ColumnElement[Any]:
+    assert out.aggregate is not None
+    expr = sa.func.count() if out.expr.column == "*" and not out.expr.json_path else AGGREGATES[out.aggregate](
+        col_expr(out.expr))
+    if out.aggregate_cast:
+        if not CAST_TYPE.match(out.aggregate_cast):
+            raise errors.invalid_query(f"Invalid cast type '{out.aggregate_cast}'", code="PGRST100")
+        expr = sa.cast(expr, pgtype(out.aggregate_cast))
+    return expr
+
+
 def projection(rel: Rel, source: sa.FromClause) -> sa.Select[Any]:
-    """SELECT the relation's outputs (columns and embeds) from ``source`` (aliased ``rel.alias``)."""
+    """SELECT the relation's outputs (columns and embeds) from ``source`` (aliased ``rel.alias``).
+
+    With an aggregate among the outputs, every other output is grouped by: an embed's JSON by
+    its text (json has no equality), turned back into json in the select list."""
+    grouped = aggregated(rel)
     cols: list[ColumnElement[Any]] = []
+    groups: list[ColumnElement[Any]] = []
     for out in rel.outputs:
         if isinstance(out, OutColumn):
-            cols.append(col_expr(out.expr).label(out.key))
+            if out.aggregate:
+                cols.append(_aggregate(out).label(out.key))
+            else:
+                expr = col_expr(out.expr)
+                cols.append(expr.label(out.key))
+                groups.append(expr)
             continue
         if out.key is None:
             continue  # an empty embed (``clients()``) only filters, through EXISTS in the WHERE
         source = source.outerjoin(embed_lateral(out), sa.true())
         if out.spread:
-            cols.extend(sa.literal_column(f"{out.alias}.{q(k)}").label(k) for k in output_keys(out.rel))
-        elif out.to_one:
-            cols.append(sa.literal_column(f"{out.alias}.obj").label(out.key))
-        else:
-            cols.append(sa.func.coalesce(sa.literal_column(f"{out.alias}.arr"),
-                                         sa.literal_column("'[]'::json")).label(out.key))
+            spread: list[ColumnElement[Any]] = [sa.literal_column(f"{out.alias}.{q(k)}") for k in output_keys(out.rel)]
+            cols.extend(c.label(k) for c, k in zip(spread, output_keys(out.rel), strict=True))
+            groups.extend(spread)
+            continue
+        value: ColumnElement[Any] = sa.literal_column(f"{out.alias}.obj") if out.to_one else sa.func.coalesce(
+            sa.literal_column(f"{out.alias}.arr"), sa.literal_column("'[]'::json"))
+        if grouped:
+            as_text = sa.cast(value, pgtype("text"))
+            groups.append(as_text)
+            value = sa.cast(as_text, pgtype("json"))
+        cols.append(value.label(out.key))
     # no columns at all (only empty embeds, ``select=clients()``): PostgreSQL's zero-column
     # SELECT gives rows that json_agg renders as {}
-    return sa.select(*cols).select_from(source)
+    sel = sa.select(*cols).select_from(source)
+    return sel.group_by(*groups) if grouped and groups else sel
 
 
 def output_keys(rel: Rel) -> list[str]:
@@ -295,9 +349,13 @@ def embed_lateral(emb: OutEmbed) -> sa.FromClause:
     source, conds = _from(rel, emb.join)
     inner = projection(rel, source).where(*conds, *[predicate(w, rel) for w in rel.where])
     inner = _page(inner, rel)
-    if emb.spread:
+    if emb.spread and emb.to_one:
         return inner.limit(sa.literal_column("1")).lateral(emb.alias)
     rows = inner.subquery("pgrst_r")
+    if emb.spread:  # to-many: each key becomes an array, all in the rows' one order (correlated)
+        return sa.select(*[sa.func.coalesce(sa.func.json_agg(sa.literal_column(f"pgrst_r.{q(k)}")),
+                                            sa.literal_column("'[]'::json")).label(k)
+                           for k in output_keys(rel)]).select_from(rows).lateral(emb.alias)
     row: ColumnElement[Any] = sa.literal_column("pgrst_r")
     if emb.to_one:
         agg = sa.select(sa.func.row_to_json(row).label("obj")).select_from(rows).limit(sa.literal_column("1"))
@@ -311,7 +369,7 @@ def rows_select(rel: Rel, source: sa.FromClause | None = None) -> sa.Select[Any]
     base = source if source is not None else table(rel.schema, rel.name, rel.alias)
     has_embeds = any(isinstance(o, OutEmbed) for o in rel.outputs)
     where = [predicate(w, rel) for w in rel.where]
-    if not has_embeds:
+    if not has_embeds or aggregated(rel):  # groups are paged, not the rows they are made of
         return _page(projection(rel, base).where(*where), rel)
     # filter and page the parent rows first, so laterals run for the page only
     page = _page(sa.select(sa.literal_column(f"{rel.alias}.*")).select_from(base).where(*where), rel)

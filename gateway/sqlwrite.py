@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement, quoted_name
 from sqlalchemy.sql.functions import Function
 
-from .plannodes import CallPlan, Rel, WritePlan
+from .plannodes import UNNAMED, CallPlan, Rel, WritePlan
 from .sqlexpr import (
     bind,
     body_expr,
@@ -126,17 +126,19 @@ def write_sql(shape: WritePlan) -> sa.Select[Any]:
 def function_call(shape: CallPlan) -> tuple[Function[Any], list[sa.FromClause]]:
     """``schema.fn("a" := pgrst_args."a", ...)`` and the FROM that provides ``pgrst_args``."""
     name = (quoted_name(shape.schema, True),)
-    if len(shape.args) == 1 and shape.args[0][0] == "":
-        # one unnamed json/jsonb parameter takes the whole body
+    if shape.whole_body:  # one unnamed json/jsonb parameter takes the whole body
         arg = sa.cast(bind(shape.payload), pgtype(shape.args[0][1]))
         return Function(quoted_name(shape.name, True), arg, packagenames=name), []
-    args: list[ColumnElement[Any]] = [
-        sa.literal_column(("VARIADIC " if var else "") + f"{q(n)} := pgrst_args.{q(n)}") for n, _t, var in shape.args]
+    # an unnamed parameter is passed by position (it comes first), the others by name
+    args: list[ColumnElement[Any]] = [sa.literal_column(
+        ("VARIADIC " if var else "") + (f"pgrst_args.{q(UNNAMED)}" if n == "" else f"{q(n)} := pgrst_args.{q(n)}"))
+        for n, _t, var in shape.args]
     call: Function[Any] = Function(quoted_name(shape.name, True), *args, packagenames=name)
     if not shape.args:
         return call, []
     record = sa.func.json_to_record(sa.cast(bind(shape.payload), pgtype("json"))).table_valued(
-        *[sa.column(n, pgtype(t)) for n, t, _v in shape.args]).render_derived(name="pgrst_args", with_types=True)
+        *[sa.column(n or UNNAMED, pgtype(t)) for n, t, _v in shape.args]).render_derived(
+            name="pgrst_args", with_types=True)
     return call, [record]
 
 

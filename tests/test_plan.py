@@ -279,8 +279,11 @@ def test_a_missing_relationship_is_400_pgrst200(table: str, item: rq.SelectEmbed
         assert suggestion in err.hint
 
 
-def test_a_spread_must_be_to_one() -> None:
-    fails(read("clients", select=(embed("projects", spread=True),)), 400, "INVALID_QUERY", "PGRST119")
+def test_a_to_many_spread_is_planned_as_a_spread_of_arrays() -> None:
+    p = planned(read("clients", select=(embed("projects", spread=True),)))
+    assert isinstance(p.shape, ReadPlan)
+    out = p.shape.rel.outputs[0]
+    assert isinstance(out, OutEmbed) and out.spread and not out.to_one
 
 
 def test_an_embed_null_test_needs_the_embed_in_select() -> None:
@@ -524,8 +527,14 @@ def test_an_unknown_function_suggests_a_close_name() -> None:
 
 
 def test_two_equally_good_overloads_are_300() -> None:
-    err = fails(call("tie", {"a": 1}), 300, "PGRST203", "PGRST203")
+    err = fails(call("tie", {"a": "1"}, args_from_query=True), 300, "PGRST203", "PGRST203")
     assert err.details and err.details.count("tie(") == 2
+
+
+@pytest.mark.parametrize(("value", "type_"), [(1, "integer"), ("one", "text")])
+def test_overloads_with_the_same_names_are_told_apart_by_the_json_value_type(value: Any, type_: str) -> None:
+    p = planned(call("tie", {"a": value}))
+    assert isinstance(p.shape, CallPlan) and p.shape.args == (("a", type_, False),)
 
 
 def test_a_function_with_one_unnamed_json_parameter_takes_the_whole_body() -> None:

@@ -320,9 +320,16 @@ def test_a_malformed_select_is_rejected_with_invalid_query(text: str) -> None:
     assert_invalid(parse_select, text)
 
 
-@pytest.mark.parametrize("text", ["amount.sum()", "id,count()", "x.avg( )"])
-def test_an_aggregate_in_select_is_rejected_as_not_available(text: str) -> None:
-    assert_invalid(parse_select, text, code="PGRST123")
+@pytest.mark.parametrize(("text", "expected"), [
+    ("amount.sum()", SelectColumn(FieldRef("amount"), aggregate="sum")),
+    ("count()", SelectColumn(FieldRef("*"), aggregate="count")),
+    ("x.avg( )", SelectColumn(FieldRef("x"), aggregate="avg")),
+    ("total:amount.max()::int", SelectColumn(FieldRef("amount"), "total", aggregate="max", aggregate_cast="int")),
+    ("doc->>n::numeric.min()", SelectColumn(FieldRef("doc", (JsonStep("n", True),)), cast="numeric",
+                                            aggregate="min")),
+])
+def test_an_aggregate_in_select_parses_with_its_casts(text: str, expected: SelectColumn) -> None:
+    assert parse_select(text) == (expected,)
 
 
 def test_a_select_nested_too_deeply_is_rejected_not_overflowing() -> None:

@@ -425,7 +425,7 @@ class _Builder:
     def build_functions(self) -> None:
         for key in sorted(self.catalog.functions):
             for fn in sorted(self.catalog.functions[key], key=lambda f: (len(f.input_args), f.oid)):
-                if any(not a.name for a in fn.input_args):  # GraphQL arguments need names
+                if not fn.api_callable or any(not a.name for a in fn.input_args):  # GraphQL arguments need names
                     continue
                 out, shape = self._function_output(fn)
                 args = names.Namespace()

@@ -17,7 +17,9 @@ from typing import Literal, cast, get_args
 
 from gateway import errors
 from gateway.request import (
+    COUNT_ROWS,
     STAR,
+    AggregateName,
     BoolExpr,
     FieldRef,
     Filter,
@@ -403,17 +405,28 @@ def _select_item(cur: _Cursor) -> SelectItem:
         cur.skip_ws()
         alias, name = name, field_name(cur)
     cur.skip_ws()
-    if _AGGREGATE.match(cur.text, cur.pos) or (name == "count" and cur.startswith("()")):
-        raise cur.error("aggregate functions are not available", code="PGRST123")
+    if name == "count" and cur.startswith("()"):  # ``count()``: the rows themselves
+        cur.pos += 2
+        return SelectColumn(FieldRef(COUNT_ROWS), alias, None, "count", _cast(cur))
     if cur.peek() in ("!", "("):
         return _embed(cur, name, alias, spread=False)
     path = _json_path(cur)
-    cast_type: str | None = None
-    if cur.eat("::"):
-        cast_type = cur.take(_CAST).strip()
-        if not cast_type:
-            raise cur.error("expected a type name after '::'")
+    cast_type = _cast(cur)
+    aggregate = _AGGREGATE.match(cur.text, cur.pos)
+    if aggregate:
+        cur.pos = aggregate.end()
+        return SelectColumn(FieldRef(name, path), alias, cast_type, cast(AggregateName, aggregate[1]), _cast(cur))
     return SelectColumn(FieldRef(name, path), alias, cast_type)
+
+
+def _cast(cur: _Cursor) -> str | None:
+    """An optional ``::type``."""
+    if not cur.eat("::"):
+        return None
+    cast_type = cur.take(_CAST).strip()
+    if not cast_type:
+        raise cur.error("expected a type name after '::'")
+    return cast_type
 
 
 def _select_list(cur: _Cursor) -> tuple[SelectItem, ...]:

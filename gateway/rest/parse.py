@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, cast
+from typing import Any, cast
 from urllib.parse import unquote
 
 from gateway import errors, jsonbody
@@ -35,13 +35,13 @@ from gateway.rest.grammar import (
     parse_select,
     parse_tree_path,
 )
+from gateway.rest.media import AcceptKind, PlanMedia, negotiate, negotiate_media
 
 __all__ = [
-    "ParsedRequest", "negotiate", "parse_field", "parse_filter", "parse_logic", "parse_order",
+    "ParsedRequest", "negotiate", "negotiate_media", "parse_field", "parse_filter", "parse_logic", "parse_order",
     "parse_prefer", "parse_range", "parse_records", "parse_rpc", "parse_select", "split_query",
 ]
 
-AcceptKind = Literal["json", "object", "csv"]
 READ_METHODS = ("GET", "HEAD")
 TOP_LEVEL_KEYS = ("select", "columns", "on_conflict", "schema")  # never embed-prefixed
 PAGE_KEYS = ("order", "limit", "offset")  # may carry an embed prefix, like LOGIC_KEYS
@@ -55,6 +55,8 @@ class ParsedRequest:
     prefer: rq.Prefer  # the Prefer tokens (the renderer echoes them in Preference-Applied)
     schema: str | None  # from ?schema=, Accept-Profile (GET/HEAD) or Content-Profile; None: default
     accept: AcceptKind  # negotiated media type ("object" = application/vnd.pgrst.object+json)
+    strip_nulls: bool = False  # ``;nulls=stripped``: keys whose value is null are left out of the body
+    plan: PlanMedia | None = None  # ``application/vnd.pgrst.plan``: answer with EXPLAIN's output instead
 
 
 # --------------------------------------------------------------------------- query string
@@ -256,36 +258,6 @@ def parse_prefer(values: Sequence[str]) -> rq.Prefer:
     )
 
 
-# media ranges the gateway can produce; parameters (``;nulls=stripped``) are ignored
-_MEDIA: dict[str, AcceptKind] = {
-    "*/*": "json", "application/*": "json", "application/json": "json",
-    "application/vnd.pgrst.array+json": "json",
-    "application/vnd.pgrst.object+json": "object", "application/vnd.pgrst.object": "object",
-    "text/csv": "csv",
-}
-
-
-def negotiate(values: Sequence[str]) -> AcceptKind:
-    """The best producible media type of the Accept header(s), by q-value then order (§8)."""
-    ranges: list[tuple[float, int, str]] = []
-    for position, item in enumerate(",".join(values).split(",")):
-        mime, *params = (p.strip() for p in item.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q" and re.fullmatch(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?", value.strip()):
-                quality = float(value)
-        if mime:
-            ranges.append((-quality, position, mime.lower()))
-    if not ranges:
-        return "json"
-    for quality, _, mime in sorted(ranges):
-        if quality < 0 and mime in _MEDIA:
-            return _MEDIA[mime]
-    offered = ", ".join(mime for _, _, mime in ranges)
-    raise errors.postgrest(406, "PGRST107", f"None of these media types are available: {offered}")
-
-
 def parse_range(value: str) -> tuple[int, int | None] | None:
     """``Range: a-b`` / ``a-`` (an ``items=`` prefix is tolerated); None when malformed (§5)."""
     found = re.fullmatch(r"(?:items=)?([0-9]{1,18})-([0-9]{0,18})", value.strip())
@@ -438,11 +410,12 @@ def parse_records(method: str, table: str, query_string: str, headers: Mapping[s
     build = _RECORD_BUILDERS.get(method)
     if build is None:
         raise errors.postgrest(405, "PGRST117", f"Unsupported HTTP method: {method[:20]}")
-    prefer, accept = parse_prefer(_header(headers, "prefer")), negotiate(_header(headers, "accept"))
+    prefer, media = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
+    accept = media.kind
     query = _read_query(split_query(query_string), plain_args=False)
     schema = _schema(query, method, headers, default_schema_header)
     inputs = _Inputs(method, rq.Target(table, schema), query, prefer, accept == "object", headers, body)
-    return ParsedRequest(build(inputs), prefer, schema, accept)
+    return ParsedRequest(build(inputs), prefer, schema, accept, media.strip_nulls, media.plan)
 
 
 # --------------------------------------------------------------------------- rpc
@@ -456,7 +429,8 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
     method = method.upper()
     if method not in _RPC_METHODS:
         raise errors.postgrest(405, "PGRST101", f"Unsupported HTTP method: {method[:20]}")
-    prefer, accept = parse_prefer(_header(headers, "prefer")), negotiate(_header(headers, "accept"))
+    prefer, media = parse_prefer(_header(headers, "prefer")), negotiate_media(_header(headers, "accept"))
+    accept = media.kind
     data = _NO_BODY if method in READ_METHODS else _json(body, required=False)
     from_query = data is _NO_BODY
     query = _read_query(split_query(query_string), plain_args=from_query)
@@ -468,5 +442,6 @@ def parse_rpc(method: str, function: str, query_string: str, headers: Mapping[st
         rq.Target(function, schema), args, read_only=method in READ_METHODS, select=query.select,
         where=tuple(query.root.where), order=query.root.order, limit=limit, offset=offset,
         count=prefer.count, single=accept == "object", head=method == "HEAD",
-        args_from_query=from_query, positional_json=not from_query, raw_body=None if from_query else data)
-    return ParsedRequest(call, prefer, schema, accept)
+        args_from_query=from_query, positional_json=not from_query, raw_body=None if from_query else data,
+        rollback=prefer.tx_rollback, max_affected=prefer.max_affected if prefer.strict else None)
+    return ParsedRequest(call, prefer, schema, accept, media.strip_nulls, media.plan)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from .. import errors
+from .. import errors, jsonbody
 from .. import request as rq
 from ..errors import GatewayError
 from ..pipeline import Result
@@ -31,6 +31,8 @@ from .parse import ParsedRequest
 JSON = "application/json; charset=utf-8"
 OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
 CSV = "text/csv; charset=utf-8"
+STRIPPED_ARRAY = "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+STRIPPED_OBJECT = "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
 VARY = "Accept, Prefer, Range"
 ESTIMATED = "X-Total-Count-Estimated"
 
@@ -43,13 +45,19 @@ def content_range(offset: int, rows: int, total: int | None) -> str:
 
 
 def _honoured(parsed: ParsedRequest) -> rq.Prefer:
-    """The Prefer tokens this kind of request acts on: only those are echoed in Preference-Applied."""
+    """The Prefer tokens this kind of request acts on: only those are echoed in Preference-Applied.
+
+    ``max-affected`` is enforced only with ``handling=strict`` and only on PATCH, DELETE and RPC;
+    ``tx=rollback`` ends writes and calls (a read has nothing to keep)."""
     prefer, req = parsed.prefer, parsed.request
+    limited = isinstance(req, rq.Update | rq.Delete | rq.Call) and prefer.strict
+    prefer = dataclasses.replace(prefer, max_affected=prefer.max_affected if limited else None)
     if isinstance(req, rq.Insert):
         return prefer
     if isinstance(req, rq.Update | rq.Delete):
         return dataclasses.replace(prefer, resolution=None, missing_default=False)
-    return dataclasses.replace(prefer, return_=None, resolution=None, missing_default=False)
+    return dataclasses.replace(prefer, return_=None, resolution=None, missing_default=False,
+                               tx_rollback=prefer.tx_rollback and isinstance(req, rq.Call))
 
 
 def _headers(parsed: ParsedRequest, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -66,7 +74,25 @@ def _body(parsed: ParsedRequest, text: str | None) -> tuple[bytes, str]:
     if parsed.accept == "csv":
         return csv_body(text or "[]"), CSV
     media = OBJECT if parsed.accept == "object" else JSON
-    return (text or ("{}" if parsed.accept == "object" else "[]")).encode(), media
+    body = text or ("{}" if parsed.accept == "object" else "[]")
+    if parsed.strip_nulls:
+        return stripped_body(body), STRIPPED_OBJECT if parsed.accept == "object" else STRIPPED_ARRAY
+    return body.encode(), media
+
+
+def _strip(value: Any) -> Any:
+    """PostgreSQL's ``json_strip_nulls``: object fields whose value is null go, at every depth."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def stripped_body(text: str) -> bytes:
+    """``;nulls=stripped``: the body without null-valued keys. Like CSV, the one other case where
+    the rows are decoded here rather than passed through."""
+    return jsonbody.dumps(_strip(jsonbody.loads(text))).encode()  # numbers keep every digit
 
 
 def _cell(value: Any) -> str:
@@ -159,7 +185,17 @@ def call(parsed: ParsedRequest, result: Result) -> Response:
     media = OBJECT if parsed.accept == "object" else JSON
     if getattr(parsed.request, "head", False):
         return Response(b"", 200, headers=headers, media_type=media)
+    if parsed.strip_nulls and result.body:
+        return Response(stripped_body(result.body), 200, headers=headers,
+                        media_type=STRIPPED_OBJECT if parsed.accept == "object" else STRIPPED_ARRAY)
     return Response((result.body or "null").encode(), 200, headers=headers, media_type=media)
+
+
+def plan(parsed: ParsedRequest, text: str) -> Response:
+    """The EXPLAIN output: ``application/vnd.pgrst.plan+json`` (or ``+text``) naming the explained media."""
+    assert parsed.plan is not None
+    media = f'application/vnd.pgrst.plan+{parsed.plan.format}; for="{parsed.plan.for_media}"; charset=utf-8'
+    return Response(text.encode(), 200, headers={"Vary": VARY}, media_type=media)
 
 
 def error(exc: GatewayError) -> Response:

@@ -23,6 +23,7 @@ from .. import errors, pipeline
 from .. import request as rq
 from ..catalog import Catalog
 from ..execute import RequestContext
+from ..identity import Identity
 from . import render
 from .parse import ParsedRequest, parse_records, parse_rpc
 
@@ -104,6 +105,17 @@ def parse_read(request: Request, name: str) -> ParsedRequest:
     return _parse_read(request.method, name, request.url.query, raw)
 
 
+async def _plan(request: Request, identity: Identity, parsed: ParsedRequest, ctx: RequestContext) -> Response:
+    """``Accept: application/vnd.pgrst.plan``: EXPLAIN instead of the body, for the roles allowed."""
+    gw = request.app.state.gateway
+    assert parsed.plan is not None
+    if identity.role not in gw.settings.plan_roles:
+        raise errors.forbidden("The execution plan is available to admins only (GATEWAY_PLAN_ROLES)")
+    text = await pipeline.explain(gw, identity, _headers_only(parsed, gw.catalogs.get()), ctx,
+                                  parsed.plan.format, parsed.plan.options)
+    return render.plan(parsed, text)
+
+
 async def records(request: Request) -> Response:
     gw = request.app.state.gateway
     method = request.method
@@ -116,7 +128,10 @@ async def records(request: Request) -> Response:
     else:
         body = await read_body(request, gw.settings.max_body_bytes)
         parsed = _with_schema(parse_records(method, name, request.url.query, request.headers, body))
-    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
+    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS,
+                         timezone=parsed.prefer.timezone)
+    if parsed.plan is not None:
+        return await _plan(request, identity, parsed, ctx)
     result = await pipeline.run(gw, identity, _headers_only(parsed, gw.catalogs.get()), ctx)
     if method in READ_METHODS:
         return render.read(parsed, result)
@@ -130,7 +145,10 @@ async def rpc(request: Request) -> Response:
     body = b"" if method in READ_METHODS else await read_body(request, gw.settings.max_body_bytes)
     parsed = _with_schema(parse_rpc(method, request.path_params["function"], request.url.query, request.headers,
                                     body))
-    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS)
+    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS,
+                         timezone=parsed.prefer.timezone)
+    if parsed.plan is not None:
+        return await _plan(request, identity, parsed, ctx)
     result = await pipeline.run(gw, identity, parsed.request, ctx)
     return render.call(parsed, result)
 
