@@ -94,7 +94,17 @@ class Gateway:
             self.graphql_schema = schema
             self.reloads += 1
             log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
-                                              "seconds": round(time.perf_counter() - started, 3)})
+                                              "seconds": round(time.perf_counter() - started, 3),
+                                              **catalog_changes(current, catalog)})
+
+
+def catalog_changes(before: Catalog | None, after: Catalog) -> dict[str, list[str]]:
+    """The tables and views a reload added and removed (``schema.name``), for its log line."""
+    if before is None:
+        return {}
+    old, new = set(before.tables), set(after.tables)
+    return {"added": sorted(f"{s}.{n}" for s, n in new - old),
+            "removed": sorted(f"{s}.{n}" for s, n in old - new)}
 
 
 async def health(request: Request) -> Response:
@@ -130,7 +140,7 @@ async def ready(request: Request) -> Response:
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return render.error(exc)
+    return render.error(exc, errors.front_for(request.url.path))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -142,8 +152,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         err = errors.GatewayError(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed here",
                                   code="PGRST117")
     else:
-        err = errors.GatewayError(exc.status_code, "HTTP_ERROR", str(exc.detail))
-    return render.error(err)
+        err = errors.status_error(exc.status_code, str(exc.detail))
+    return render.error(err, errors.front_for(request.url.path))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -69,6 +69,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional PostgreSQL URL for GET/HEAD requests (a streaming replica)."),
     Setting("data_dir", "GATEWAY_DATA_DIR", "./.gateway", _str,
             "Where the embedded PostgreSQL and the generated secrets live."),
+    Setting("url", "GATEWAY_URL", None, _str,
+            "The running gateway that `token`, `export`, `import` and `bulk-upsert` talk to (`--url`)."),
+    Setting("state_dir", "GATEWAY_STATE_DIR", "~/.local/state/gateway", _str,
+            "Where `gateway serve` records its URL and data dir while it runs, for the other commands."),
     Setting("host", "GATEWAY_HOST", "127.0.0.1", _str, "Address to listen on."),
     Setting("port", "GATEWAY_PORT", 7130, _int, "Port to listen on."),
     Setting("workers", "GATEWAY_WORKERS", 1, _int, "Worker processes (uvicorn)."),
@@ -80,7 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwt_allow_no_exp", "GATEWAY_JWT_ALLOW_NO_EXP", False, _bool,
             "Accept user and admin tokens without `exp` (never expiring). Anon-role tokens are always accepted."),
     Setting("api_key", "API_KEY", None, _str,
-            "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
+            "Admin API key: ik_ and 32+ random characters (else start-up is refused). Unset: generated "
+            "once and kept in the data dir."),
     Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
             "Exposed schemas, comma-separated; the first is the default."),
     Setting("pool_min", "GATEWAY_POOL_MIN", 2, _int, "Minimum pooled connections per worker."),
@@ -134,6 +139,8 @@ class Settings:
     authenticator_password: str | None = None
     read_replica_url: str | None = None
     data_dir: str = "./.gateway"
+    url: str | None = None
+    state_dir: str = "~/.local/state/gateway"
     host: str = "127.0.0.1"
     port: int = 7130
     workers: int = 1
@@ -186,6 +193,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env.get(s.env)
         values[s.field] = s.default if raw in (None, "") else s.parse(raw)
     return Settings(**values)
+
+
+def is_set(field: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment sets ``field`` (a default is not a choice the user made)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(next(s.env for s in SETTINGS if s.field == field)))
 
 
 def markdown_table() -> str:

@@ -116,7 +116,9 @@ def test_two_foreign_keys_to_one_table_name_the_reverse_fields_by_their_columns(
                                    ForeignKey("m_recipient", ("recipient_id",), "public", "users", ("id",))))
     schema = schema_of(users, messages)
     assert list(schema.type_map["Messages"].fields) == ["id", "sender_id", "recipient_id", "recipient", "sender"]
-    assert list(schema.type_map["Users"].fields) == ["id", "messages_by_recipient_id", "messages_by_sender_id"]
+    assert list(schema.type_map["Users"].fields) == [
+        "id", "messages_by_recipient_id", "messages_by_recipient_id_aggregate", "messages_by_sender_id",
+        "messages_by_sender_id_aggregate"]
 
 
 def test_a_relation_whose_name_is_taken_by_a_column_is_numbered() -> None:

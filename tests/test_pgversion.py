@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from support import running_app
 
-from gateway import cli, pgversion
+from gateway import pgversion, startup
 from gateway.admin import bulk
 
 SCHEMA = "pgversion_checks"
@@ -175,12 +175,12 @@ async def test_the_app_does_not_start_on_a_server_older_than_the_minimum(
             pass
 
 
-def test_serve_exits_with_one_line_on_a_server_older_than_the_minimum(
+async def test_the_start_up_check_refuses_a_server_older_than_the_minimum_in_one_line(
         pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pgversion, "MINIMUM", 10**9)
-    with pytest.raises(SystemExit) as caught:
-        cli._require_supported_server(pg_url)
-    message = str(caught.value.code)
-    assert message.startswith("gateway: PostgreSQL ") and "is not supported" in message and "\n" not in message
+    with pytest.raises(startup.Failure) as caught:
+        await startup._check("DATABASE_URL", pg_url, embedded=False)
+    assert caught.value.code == startup.Exit.DATABASE
+    assert "is not supported" in str(caught.value) and "\n" not in str(caught.value)
     monkeypatch.undo()
-    cli._require_supported_server(pg_url)  # the real minimum: this server is fine
+    await startup._check("DATABASE_URL", pg_url, embedded=False)  # the real minimum: this server is fine

@@ -57,6 +57,11 @@ GRAPHQL_CONNECTION = (
     "{ nodes { id title status created_at author_id } pageInfo { hasNextPage endCursor } } }"
 )
 
+# the published posts' count and date range: one aggregate statement over 80k rows
+GRAPHQL_AGGREGATE = (
+    '{ posts_aggregate(filter: {status: {eq: "published"}}) { count min { created_at } max { created_at } } }'
+)
+
 SINGLE_ROW_IDS = 200  # distinct ids the single-row scenario cycles through
 
 
@@ -142,6 +147,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("graphql_relation_filter", "GraphQL list filtered through author",
              lambda _: (_graphql(GRAPHQL_RELATION_FILTER),)),
     Scenario("graphql_connection", "GraphQL connection, first page", lambda _: (_graphql(GRAPHQL_CONNECTION),)),
+    Scenario("graphql_aggregate", "GraphQL aggregate of the published posts",
+             lambda _: (_graphql(GRAPHQL_AGGREGATE),)),
     # last: the rows it writes leave autovacuum work that would slow the read rows after it
     Scenario("rest_insert", "REST insert 1 row (return=representation)", _rest_insert),
 )

@@ -54,11 +54,12 @@ RESERVED_ROOT: frozenset[str] = frozenset({"admin", "migrate"})
 TYPE_FAMILY: tuple[str, ...] = (
     "{}", "{}Filter", "{}OrderBy", "{}Column", "{}InsertInput", "{}SetInput", "{}OnConflict", "{}IncInput",
     "{}AppendInput", "{}DeleteKeyInput", "{}Connection", "{}Edge",
-    "{}ObjRelInsertInput", "{}ArrRelInsertInput",
+    "{}ObjRelInsertInput", "{}ArrRelInsertInput", "{}Aggregate", "{}Group", "{}GroupKey", "{}SumFields",
+    "{}AvgFields", "{}MinFields", "{}MaxFields",
 )
 ROOT_FAMILY: tuple[str, ...] = (
     "{}", "{}_count", "{}_by_pk", "insert_{}", "update_{}", "delete_{}", "insert_{}_one", "update_{}_by_pk",
-    "delete_{}_by_pk", "{}_connection",
+    "delete_{}_by_pk", "{}_connection", "{}_aggregate", "{}_groups",
 )
 
 

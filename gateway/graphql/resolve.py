@@ -38,7 +38,7 @@ from ..execute import RequestContext, Transaction
 from ..identity import Identity
 from ..request import Request
 from ..settings import Settings
-from . import connection, nested
+from . import aggregate, connection, nested
 from .limits import check_cost
 from .translate import GATEWAY, RootField, Walk, operation_steps, root_request
 
@@ -131,6 +131,10 @@ async def resolve_root(_source: Any, info: Any, **args: Any) -> Any:
     fdef = info.parent_type.fields[info.field_name]
     root: RootField = fdef.extensions[GATEWAY]
     walk = Walk(info.variable_values, info.fragments, op.settings, admin=op.identity.is_admin)
+    if root.kind in ("aggregate", "groups"):  # one statement; its flat rows nested here
+        summary = aggregate.read(root, fdef, info.field_nodes, args, walk)
+        op.charge(walk.cost)
+        return aggregate.value((await op.run(summary)).body, root.kind)
     if root.kind == "connection":  # a page and, when totalCount is selected, its count
         page = connection.plan(root, fdef, info.field_nodes, args, walk)
         op.charge(walk.cost)

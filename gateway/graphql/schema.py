@@ -76,9 +76,9 @@ from graphql import (
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
 from ..planwrite import NUMERIC
 from ..settings import Settings
-from . import admin, limits, names, resolve
+from . import admin, aggregate, limits, names, resolve
 from .scalars import ENUM_OPERATORS, KEY_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
-from .translate import GATEWAY, ColumnField, RelationField, RootField, RootKind, TableShape
+from .translate import GATEWAY, ColumnField, RelationAggregate, RelationField, RootField, RootKind, TableShape
 
 log = logging.getLogger("gateway.graphql")
 
@@ -117,6 +117,12 @@ def key_resolver(source: Mapping[str, Any], info: Any, **_args: Any) -> Any:
     return source.get(info.path.key)
 
 
+def relation_aggregate_resolver(source: Mapping[str, Any], info: Any, **_args: Any) -> Any:
+    """A to-many relation's aggregate arrives as an embed of one aggregated row: unwrap and nest it."""
+    rows = source.get(info.path.key) or [{}]
+    return aggregate.nest(rows[0] if isinstance(rows, list) else rows)
+
+
 @dataclass
 class _Table:
     """A table while its types are being built."""
@@ -131,6 +137,8 @@ class _Table:
     order: GraphQLInputObjectType | None = None
     column_enum: GraphQLEnumType | None = None  # ``PostsColumn``: conflict targets, distinctOn
     insert_input: GraphQLInputObjectType | None = None  # ``PostsInsertInput``, when rows can be inserted
+    aggregate: GraphQLObjectType | None = None  # ``PostsAggregate``: count, sum, avg, min, max
+    aggregate_names: dict[str, str] = field(default_factory=dict)  # to-many relation -> its ``*_aggregate`` field
 
 
 class _Builder:
@@ -161,6 +169,13 @@ class _Builder:
             self.tables[key] = _Table(table, self.types.claim(names.pascal(base), names.TYPE_FAMILY),
                                       self.root.claim(base, names.ROOT_FAMILY), TableShape(table, columns))
             self.tables[key].relations = [(cols.claim(n), r, one) for n, r, one in self._relations(table)]
+            self.tables[key].aggregate_names = {n: cols.claim(f"{n}_aggregate")
+                                                for n, r, one in self.tables[key].relations
+                                                if not one and r.function is None}
+            for fn in self.catalog.row_functions(table):  # computed fields: f(this row) RETURNS scalar
+                if not fn.returns_set and fn.return_kind == "scalar" and fn.volatility != "volatile":
+                    self.tables[key].shape.computed[cols.claim(fn.name)] = Column(
+                        fn.name, fn.return_udt, fn.return_udt, fn.return_category, comment=fn.comment)
         enum_columns = {c.udt: c for t in self.tables.values() for c in t.table.columns
                         if c.category == "enum" and c.enum_values}  # no labels known: String
         for udt in sorted(enum_columns):
@@ -172,24 +187,25 @@ class _Builder:
 
     def _relations(self, table: Table) -> list[tuple[str, Relationship, bool]]:
         """(wanted name, relationship, to_one) for each FK relationship, in constraint order."""
-        rels = [r for r in self.catalog.relationships_of(table)
+        # a view's relationships come from its base tables' foreign keys, through its columns
+        rels = [r for r in (*self.catalog.relationships_of(table), *self.catalog.view_relationships_of(table))
                 if r.cardinality != "m2m" and r.target in self.catalog.tables
                 and self.catalog.tables[r.target].columns]
-        own = {(fk.name, fk.columns) for fk in table.foreign_keys}
         out: list[tuple[str, Relationship, bool]] = []
         for rel in sorted(rels, key=lambda r: (r.constraint, r.target, r.source_columns)):
             target = self.catalog.tables[rel.target]
-            forward = (rel.constraint, rel.source_columns) in own
-            if forward:
+            if not rel.reverse:
                 col = rel.source_columns[0]
                 wanted = col[:-3] if len(rel.source_columns) == 1 and col.endswith("_id") and len(col) > 3 \
                     else target.name
                 out.append((wanted, rel, True))
             elif rel.target != table.key:  # a self-reference's reverse side cannot be told apart by hint
-                twins = sum(1 for r in rels if r.target == rel.target
-                            and (r.constraint, r.source_columns) not in own)
+                twins = sum(1 for r in rels if r.target == rel.target and r.reverse)
                 wanted = target.name if twins == 1 else f"{target.name}_by_{'_'.join(rel.target_columns)}"
                 out.append((wanted, rel, rel.cardinality == "o2o"))
+        # computed relationships: f(this row) RETURNS SETOF u (or u), named after the function
+        out += [(rel.constraint, rel, rel.to_one) for rel in self.catalog.computed_relationships_of(table)
+                if rel.target in self.catalog.tables and self.catalog.tables[rel.target].columns]
         return out
 
     # ---------------------------------------------------------------- column types
@@ -237,30 +253,48 @@ class _Builder:
             # PostgREST's hint cannot choose between the two sides of a self-reference; the FK's
             # name used as the relation name means its to-one side
             self_ref = rel.target == t.table.key
-            forward = (rel.constraint, rel.source_columns) in {(fk.name, fk.columns) for fk in t.table.foreign_keys}
+            if rel.function is not None:  # embedded by the function's name, like REST
+                t.shape.relations[name] = RelationField(target.shape, rel.constraint, None, to_one, False, (),
+                                                        computed=True)
+                continue
             t.shape.relations[name] = RelationField(
                 target.shape, rel.constraint if self_ref else target.table.name, None if self_ref else rel.constraint,
-                to_one, forward, tuple(zip(rel.source_columns, rel.target_columns, strict=True)))
+                to_one, not rel.reverse, tuple(zip(rel.source_columns, rel.target_columns, strict=True)))
 
     def build_table(self, t: _Table) -> None:
         tn, table, cols = t.type_name, t.table, t.shape.columns
         t.obj = GraphQLObjectType(tn, lambda: self._object_fields(t), description=table.comment)
         t.filter = GraphQLInputObjectType(f"{tn}Filter", lambda: {
             **{n: GraphQLInputField(self.comparison(c)) for n, c in cols.items()},
+            **{n: GraphQLInputField(self.comparison(c)) for n, c in t.shape.computed.items()},
             # a related row matches (to-one), at least one related row matches (to-many)
-            **{n: GraphQLInputField(_req(self.tables[rel.target].filter)) for n, rel, _ in t.relations},
+            **{n: GraphQLInputField(_req(self.tables[rel.target].filter)) for n, rel, _ in t.relations
+               if rel.function is None},
             "and": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "or": GraphQLInputField(GraphQLList(GraphQLNonNull(_req(t.filter)))),
             "not": GraphQLInputField(_req(t.filter)),
         })
         t.column_enum = GraphQLEnumType(f"{tn}Column", {n: GraphQLEnumValue(c.name) for n, c in cols.items()})
         t.order = GraphQLInputObjectType(f"{tn}OrderBy", lambda: {
-            **{n: GraphQLInputField(ORDER_DIRECTION) for n in cols},
-            **{n: GraphQLInputField(_req(self.tables[rel.target].order)) for n, rel, one in t.relations if one}})
+            **{n: GraphQLInputField(ORDER_DIRECTION) for n in (*cols, *t.shape.computed)},
+            **{n: GraphQLInputField(_req(self.tables[rel.target].order)) for n, rel, one in t.relations
+               if one and rel.function is None}})
         list_type = GraphQLNonNull(GraphQLList(GraphQLNonNull(t.obj)))
         root = RootField("list", t.shape)
         self.query[t.field_name] = GraphQLField(list_type, self._list_args(t), resolve.resolve_root,
                                                 extensions={GATEWAY: root}, description=table.comment)
+        group_key = GraphQLObjectType(f"{tn}GroupKey", {  # every column nullable: only the grouped ones are set
+            n: GraphQLField(_nullable(self.output_type(c, table)), resolve=key_resolver) for n, c in cols.items()})
+        t.aggregate, group = aggregate.object_types(tn, t.shape, key_resolver, group_key)
+        self.query[f"{t.field_name}_aggregate"] = GraphQLField(
+            GraphQLNonNull(t.aggregate), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
+            extensions={GATEWAY: RootField("aggregate", t.shape)})
+        self.query[f"{t.field_name}_groups"] = GraphQLField(
+            GraphQLNonNull(GraphQLList(GraphQLNonNull(group))),
+            {"by": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(t.column_enum)))),
+             "filter": GraphQLArgument(t.filter), "limit": GraphQLArgument(GraphQLInt),
+             "offset": GraphQLArgument(GraphQLInt)}, resolve.resolve_root,
+            extensions={GATEWAY: RootField("groups", t.shape)})
         self.query[f"{t.field_name}_count"] = GraphQLField(
             GraphQLNonNull(GraphQLInt), {"filter": GraphQLArgument(t.filter)}, resolve.resolve_root,
             extensions={GATEWAY: RootField("count", t.shape)})
@@ -301,7 +335,7 @@ class _Builder:
     def _object_fields(self, t: _Table) -> dict[str, GraphQLField]:
         fields = {n: GraphQLField(self.output_type(c, t.table), resolve=key_resolver, description=c.comment,
                                   extensions={GATEWAY: self._column_field(c)})
-                  for n, c in t.shape.columns.items()}
+                  for n, c in (*t.shape.columns.items(), *t.shape.computed.items())}
         for name, rel, to_one in t.relations:
             target = self.tables[rel.target]
             kind = t.shape.relations[name]
@@ -312,6 +346,11 @@ class _Builder:
             else:
                 fields[name] = GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(target.obj))),
                                             self._list_args(target), key_resolver, extensions={GATEWAY: kind})
+                if name not in t.aggregate_names:  # a computed relationship: no aggregate beside it
+                    continue
+                fields[t.aggregate_names[name]] = GraphQLField(
+                    GraphQLNonNull(_req(target.aggregate)), {"filter": GraphQLArgument(_req(target.filter))},
+                    relation_aggregate_resolver, extensions={GATEWAY: RelationAggregate(kind)})
         return fields
 
     @staticmethod
@@ -349,7 +388,7 @@ class _Builder:
 
         def fields() -> dict[str, GraphQLInputField]:  # a thunk: every table's input exists by now
             nested = {n: r for n, r in t.shape.relations.items()
-                      if self.tables[r.target.table.key].insert_input is not None}
+                      if not r.computed and self.tables[r.target.table.key].insert_input is not None}
             filled = {mine for r in nested.values() if r.forward for mine, _ in r.pairs}
             out = {n: GraphQLInputField(_required(self.input_type(c.category, c.udt, c.is_array),
                                                   table.kind == "table" and not c.nullable and not c.has_default
@@ -427,12 +466,17 @@ class _Builder:
             for fn in sorted(self.catalog.functions[key], key=lambda f: (len(f.input_args), f.oid)):
                 if not fn.api_callable or any(not a.name for a in fn.input_args):  # GraphQL arguments need names
                     continue
+                if fn.row_argument is not None and fn.volatility != "volatile":  # a computed field or relation
+                    continue
                 out, shape = self._function_output(fn)
                 args = names.Namespace()
                 arg_map = {args.claim(a.name): a for a in fn.input_args}
                 gql_args = {n: GraphQLArgument(_required(self.input_type(a.category, a.udt, a.type.endswith("[]")),
                                                          not a.has_default))
                             for n, a in arg_map.items()}
+                if fn.returns_set and fn.return_table in self.tables:  # rows of a table: its arguments too
+                    listed = self._list_args(self.tables[fn.return_table])
+                    gql_args.update({n: a for n, a in listed.items() if n != "distinctOn" and n not in gql_args})
                 name = self.root.claim(fn.name if fn.schema == self.catalog.default_schema
                                        else f"{fn.schema}_{fn.name}")
                 target = self.mutation if fn.volatility == "volatile" else self.query
@@ -472,6 +516,10 @@ class _Builder:
         self.query["admin"] = admin.ADMIN_FIELD
         self.mutation["migrate"] = admin.MIGRATE_FIELD
         return GraphQLSchema(GraphQLObjectType("Query", self.query), GraphQLObjectType("Mutation", self.mutation))
+
+
+def _nullable(t: GraphQLOutputType) -> GraphQLOutputType:
+    return t.of_type if isinstance(t, GraphQLNonNull) else t
 
 
 def _req(t: GraphQLNamedType | None) -> Any:

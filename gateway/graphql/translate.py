@@ -77,6 +77,12 @@ class TableShape:
     # GraphQL field name -> relation, for filters and ordering through it (filled in by the schema
     # builder once every table's shape exists, since relations point both ways)
     relations: dict[str, RelationField] = field(default_factory=dict, compare=False, hash=False)
+    # GraphQL field name -> a computed field (``f(posts) RETURNS scalar``) as a read-only column
+    computed: dict[str, Column] = field(default_factory=dict, compare=False, hash=False)
+
+    def column(self, name: str) -> Column:
+        """A column or computed field by GraphQL field name (filters and ordering take both)."""
+        return self.columns[name] if name in self.columns else self.computed[name]
 
     @property
     def target(self) -> Target:
@@ -102,10 +108,18 @@ class RelationField:
     to_one: bool  # object-or-null (FK side) vs list (referenced side)
     forward: bool = True  # the foreign key is on this table (the related row is inserted first)
     pairs: tuple[tuple[str, str], ...] = ()  # (this table's column, the related table's column)
+    computed: bool = False  # a function of the row (``f(posts) RETURNS SETOF comments``), not a foreign key
 
 
 RootKind = Literal["list", "count", "by_pk", "insert", "update", "delete", "call", "admin",
-                   "insert_one", "update_by_pk", "delete_by_pk", "connection"]
+                   "insert_one", "update_by_pk", "delete_by_pk", "connection", "aggregate", "groups"]
+
+
+@dataclass(frozen=True)
+class RelationAggregate:
+    """An object field aggregating a to-many relation's rows (``posts_aggregate { count }``)."""
+
+    relation: RelationField  # the relation it aggregates
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,15 @@ def select(shape: TableShape, obj_type: GraphQLObjectType, nodes: Sequence[Field
         if isinstance(kind, ColumnField):
             walk.exact = walk.exact and kind.exact
             items.append(SelectColumn(FieldRef(kind.column.name), alias=key, cast=kind.cast))
+        elif isinstance(kind, RelationAggregate):
+            from .aggregate import select_items  # aggregate.py builds on this module
+
+            rel, args = kind.relation, get_argument_values(fdef, fnodes[0], walk.variables)
+            agg = get_named_type(fdef.type)
+            assert isinstance(agg, GraphQLObjectType)
+            walk.cost += rows
+            items.append(SelectEmbed(rel.relation, select_items(rel.target, agg, fnodes, walk), alias=key,
+                                     hint=rel.hint, where=conditions(args.get("filter"), rel.target)))
         else:
             items.append(_embed(shape, kind, fdef, fnodes, key, walk, rows))
     if not items:  # only __typename asked: select something so every row is an object
@@ -271,11 +294,11 @@ def conditions(value: Mapping[str, Any] | None, shape: TableShape) -> tuple[Cond
             inner = conditions(item, shape)
             if inner:
                 out.append(BoolExpr("and", inner, negate=True))
-        elif key in shape.relations:
+        elif key in shape.relations and not shape.relations[key].computed:
             rel = shape.relations[key]
             out.append(RelatedFilter(rel.relation, rel.hint, conditions(item, rel.target)))
         else:
-            out.extend(_comparisons(shape.columns[key], item))
+            out.extend(_comparisons(shape.column(key), item))
     return tuple(out)
 
 
@@ -288,7 +311,7 @@ def orders(value: Sequence[Mapping[str, Any]] | None, shape: TableShape) -> tupl
             if direction is None:
                 continue
             if key not in shape.relations:
-                out.append(Order(FieldRef(shape.columns[key].name), direction[0], direction[1]))
+                out.append(Order(FieldRef(shape.column(key).name), direction[0], direction[1]))
                 continue
             rel = shape.relations[key]
             for sub, sub_direction in direction.items():
@@ -411,12 +434,20 @@ def _call(root: RootField, fdef: GraphQLField, nodes: Sequence[FieldNode], args:
     fn = root.function
     assert fn is not None
     walk.cost += walk.settings.default_limit if fn.returns_set else 1
-    values = {root.args[k]: body_value(v) for k, v in args.items()}
+    values = {root.args[k]: body_value(v) for k, v in args.items() if k in root.args}
     named = get_named_type(fdef.type)
     rows = walk.settings.default_limit if fn.returns_set else 1
     shape = select(root.shape, named, nodes, walk, rows) if root.shape and isinstance(named, GraphQLObjectType) \
         else STAR
-    return Call(Target(fn.name, fn.schema), values, read_only=fn.volatility != "volatile", select=shape)
+    table_args: dict[str, Any] = {}
+    if fn.returns_set and root.shape is not None:  # a set of rows takes a table's arguments too
+        given = {k: v for k, v in args.items() if k not in root.args}  # the function's own names win
+        table_args = {"where": conditions(given.get("filter"), root.shape),
+                      "order": orders(given.get("orderBy"), root.shape), "offset": _offset(given)}
+        if given.get("limit") is not None:
+            table_args["limit"] = page_limit(given["limit"], walk.settings)
+    return Call(Target(fn.name, fn.schema), values, read_only=fn.volatility != "volatile", select=shape,
+                **table_args)
 
 
 def _shape(root: RootField) -> TableShape:

@@ -84,7 +84,7 @@ def gateway_error(err: GraphQLError, default: GatewayError) -> GatewayError | No
 
 
 def extensions(exc: GatewayError) -> dict[str, Any]:
-    return {k: v for k, v in exc.body().items() if k != "message" and v is not None}
+    return {k: v for k, v in exc.body("graphql").items() if k != "message" and v is not None}
 
 
 def error_entries(found: list[GraphQLError], default: GatewayError) -> list[dict[str, Any]]:
