@@ -38,6 +38,7 @@ from .errors import GatewayError
 from .execute import Executor, create_pool
 from .graphql.roles import build_schemas
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
+from .graphql.ws import ROUTES as GRAPHQL_WS_ROUTES
 from .reload import Reloader
 from .rest import render
 from .rest.routes import ROUTES as REST_ROUTES
@@ -194,6 +195,9 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await reloader.stop()
+            feed = getattr(gw, "change_feed", None)  # started by the first subscription
+            if feed is not None:
+                await feed.stop()
             await pool.close()
             if read_pool is not None:
                 await read_pool.close()
@@ -201,8 +205,8 @@ def create_app(settings: Settings) -> Starlette:
     observer = observe.Observer(settings)
     # openapi before the /api/database mount, which would otherwise take every path under it
     routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
-                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]),
-                         *DASHBOARD_ROUTES]
+                         *REST_ROUTES, *GRAPHQL_ROUTES, *GRAPHQL_WS_ROUTES,
+                         Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]), *DASHBOARD_ROUTES]
     # outermost first: the observer logs and counts everything, the guard's refusals included;
     # CORS sits outside the guard so refusals still carry CORS headers
     middleware = [observer.middleware,

@@ -44,7 +44,7 @@ GRAPHQL_PATH = "/graphql"
 # Settings that ``serve`` resolves and hands to its uvicorn workers through the environment:
 # the workers build their Settings with settings.load() and must see the same database and keys.
 WORKER_ENV_FIELDS = ("database_url", "jwt_secret", "api_key", "authenticator_password", "data_dir", "host", "port",
-                     "workers", "log_level")
+                     "workers", "log_level", "graphql_extensions")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HEALTH_POLL = 0.1  # seconds between start-up's /health probes
 
@@ -157,7 +157,8 @@ def serve(args: argparse.Namespace) -> int:
     # caught once it is done; with this handler that ends in KeyboardInterrupt (which uvicorn
     # absorbs) instead of killing the process before the embedded PostgreSQL is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
-    settings = resolved_settings(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
+    settings = resolved_settings(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,
+                                 graphql_extensions=args.graphql_extensions)
     metrics_dir: str | None = None
     st = startup.run(settings)
     stopped, ready = threading.Event(), threading.Event()
@@ -191,6 +192,8 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to listen on (GATEWAY_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (GATEWAY_PORT, default 7130)")
     p.add_argument("--workers", type=int, help="worker processes (GATEWAY_WORKERS, default 1)")
+    p.add_argument("--graphql-extensions", metavar="MODULE",
+                   help="module whose Strawberry Query/Mutation/Subscription are merged (GATEWAY_GRAPHQL_EXTENSIONS)")
     p.add_argument("--log-level", choices=LOG_LEVELS,
                    help="log level (GATEWAY_LOG_LEVEL, default info); debug also prints tracebacks")
 

@@ -123,6 +123,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest estimated row count (product of list limits) a query may ask for."),
     Setting("graphql_max_affected", "GATEWAY_GRAPHQL_MAX_AFFECTED", 1000, _int,
             "Most rows a GraphQL update_*/delete_* may change for non-admin callers unless atMost says otherwise."),
+    Setting("graphql_extensions", "GATEWAY_GRAPHQL_EXTENSIONS", None, _str,
+            "Python module (package.module) whose Strawberry Query/Mutation/Subscription fields are merged "
+            "into the GraphQL schema."),
+    Setting("graphql_ws_max_operations", "GATEWAY_GRAPHQL_WS_MAX_OPERATIONS", 100, _int,
+            "Most operations (subscriptions) running at once on one GraphQL WebSocket connection."),
+    Setting("graphql_max_subscriptions", "GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS", 10000, _int,
+            "Most change streams and live queries open at once per gateway process."),
+    Setting("graphql_subscription_buffer", "GATEWAY_GRAPHQL_SUBSCRIPTION_BUFFER", 1000, _int,
+            "Changes that may wait for one subscriber; one more ends its subscription (slow consumer)."),
+    Setting("graphql_live_debounce_ms", "GATEWAY_GRAPHQL_LIVE_DEBOUNCE_MS", 50, _int,
+            "How long a live query waits after a change before it re-runs (a burst costs one re-run)."),
     Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,
             "Serve aggregates in `select` (`count()`, `amount.sum()`); false: 400 PGRST123."),
     Setting("plan_roles", "GATEWAY_PLAN_ROLES", ("project_admin",), _list,
@@ -171,6 +182,11 @@ class Settings:
     graphql_max_fields: int = 2000
     graphql_max_cost: int = 50000
     graphql_max_affected: int = 1000
+    graphql_extensions: str | None = None
+    graphql_ws_max_operations: int = 100
+    graphql_max_subscriptions: int = 10000
+    graphql_subscription_buffer: int = 1000
+    graphql_live_debounce_ms: int = 50
     aggregates: bool = True
     plan_roles: tuple[str, ...] = ("project_admin",)
     log_level: str = "info"
