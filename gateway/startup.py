@@ -116,6 +116,8 @@ def database(st: Startup) -> None:
 
     try:
         st.embedded = embedded.start(st.settings.data_dir)
+    except embedded.IncompatibleDataDir as exc:  # the message says what to do
+        raise Failure(Exit.EMBEDDED, str(exc)) from exc
     except Exception as exc:
         raise Failure(Exit.EMBEDDED, f"the embedded PostgreSQL in {st.settings.data_dir} did not start: "
                                      f"{_oneline(exc)}; check the directory's permissions and free space, "
@@ -134,6 +136,8 @@ def database_answers(st: Startup) -> None:
 async def _check(name: str, url: str, embedded: bool) -> None:
     import asyncpg
 
+    from . import pgversion
+
     shown = f"the embedded PostgreSQL ({url})" if embedded else f"{name} {mask(url)}"
     if not embedded and urlsplit(url).scheme not in ("postgres", "postgresql"):
         raise Failure(Exit.DATABASE_URL, f"{shown} is not a PostgreSQL URL; "
@@ -141,9 +145,11 @@ async def _check(name: str, url: str, embedded: bool) -> None:
     try:
         conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
         try:
-            await conn.fetchval("SELECT 1")
+            await pgversion.require_supported(conn)  # a query, and a server of 14 or later
         finally:
             await conn.close()
+    except pgversion.UnsupportedServer as exc:
+        raise Failure(Exit.DATABASE, str(exc)) from exc
     except Exception as exc:
         code, advice = _database_failure(exc)
         raise Failure(code, f"{shown}: {_oneline(exc)}; {advice}") from exc

@@ -14,6 +14,8 @@ import pytest
 import pytest_asyncio
 from test_admin_api import ADMIN, Api, admin_app
 
+from gateway import pgversion
+
 # made as project_admin, as a migration makes them: export, import and truncate need ownership
 SCHEMA_SQL = r'''
 DROP TABLE IF EXISTS adx_child, adx_parent CASCADE;
@@ -204,7 +206,17 @@ async def bulk_table(api: Api, pg: Any) -> str:
     return "adx_bulk"
 
 
-async def test_a_csv_file_is_inserted_with_empty_cells_as_null(api: Api, pg: Any, bulk_table: str) -> None:
+@pytest.fixture(params=["server_choice", "pre_16_fallback"])
+def input_check(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Bulk upsert's value check as the server chooses it (pg_input_is_valid on 16 and later), or
+    the fallback PostgreSQL 14 and 15 get, forced on any server."""
+    if request.param == "pre_16_fallback":
+        monkeypatch.setitem(pgversion.FEATURES, "pg_input_is_valid", 10**9)
+    return str(request.param)
+
+
+async def test_a_csv_file_is_inserted_with_empty_cells_as_null_on_every_version(
+        api: Api, pg: Any, bulk_table: str, input_check: str) -> None:
     csv = ("\ufeffid,name,score,tags,active,at\n1,Ann,12.5,\"{a,b}\",true,2025-01-02T03:04:05Z\n\n"
            "2,\"Bob, Jr.\",,,false,\n3,\"multi\nline\",0,{},t,2025-01-02 00:00:00+02\n")
     response = await upsert(api, "people.csv", csv, bulk_table)
@@ -243,16 +255,16 @@ async def test_empty_csv_cells_take_the_column_default_on_insert_and_keep_the_st
     ("id,name\n1,a,extra\n", "Row 1: 3 cells"),
     ("", "no header"),
 ])
-async def test_a_bad_value_is_a_400_naming_row_and_column_and_nothing_is_written(
-        api: Api, pg: Any, bulk_table: str, csv: str, message: str) -> None:
+async def test_a_bad_value_is_a_400_naming_row_and_column_and_nothing_is_written_on_every_version(
+        api: Api, pg: Any, bulk_table: str, csv: str, message: str, input_check: str) -> None:
     response = await upsert(api, "bad.csv", csv, bulk_table)
     assert response.status_code == 400, response.text
     assert message in response.json()["message"]
     assert await pg.fetchval("SELECT count(*) FROM adx_bulk") == 0
 
 
-async def test_json_records_upsert_on_the_key_without_touching_columns_they_leave_out(
-        api: Api, pg: Any, bulk_table: str) -> None:
+async def test_json_records_upsert_on_the_key_without_touching_columns_they_leave_out_on_every_version(
+        api: Api, pg: Any, bulk_table: str, input_check: str) -> None:
     await pg.execute("INSERT INTO adx_bulk (id, name, score, note) VALUES (1, 'old', 1, 'kept'), (2, 'two', 2, 'x')")
     records = [{"id": 1, "name": "new", "tags": ["x", "y z"], "meta": {"a": [1, 2]}},
                {"id": 2, "score": 20.5},

@@ -262,6 +262,8 @@ NOT_RUN = {
     "pip install -e '.[bench]'": "the benchmark runs for minutes and starts its own servers",
     "python -m gateway.bench.transfer": "the benchmark runs for minutes and starts its own servers",
     "export POSTGRES_PASSWORD=$(openssl rand -hex 16)": "Docker: no Docker engine here",
+    "python -m venv /tmp/pg16": "moving PostgreSQL 16 data: installs the old wheel, needs such a directory",
+    "tests/matrix -q": "the test suite itself, once per PostgreSQL version",
 }
 
 

