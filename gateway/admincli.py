@@ -1,11 +1,14 @@
 """The admin commands: ``gateway export``, ``gateway import`` and ``gateway bulk-upsert``.
 
 In:  the subcommand's flags and file, and the environment (``settings.load``): ``DATABASE_URL``,
-     or the embedded PostgreSQL in ``GATEWAY_DATA_DIR`` (started for the command and stopped
-     after it, unless another process such as ``gateway serve`` still uses it).
+     or the embedded PostgreSQL of the running gateway (``running.for_command``: ``--url``,
+     ``--data-dir``, or the only one running), joined (or started) for the command and stopped
+     after it unless ``gateway serve`` still uses it; a data directory without a database is
+     refused, never initialised.
 Out: the export on stdout (UTF-8, whatever the locale); the result of an import or bulk upsert
-     on stdout as the endpoint's JSON body; a tqdm progress bar on stderr; on failure the spec's
-     error body (JSON) as the last line of stderr and exit status 1.
+     on stdout as the endpoint's JSON body; a tqdm progress bar (rate, time left) on stderr when
+     it is a terminal; on failure the spec's error body (JSON) as the last line of stderr and
+     exit status 1, or one line and ``startup.Exit.NO_SERVER`` when there is nothing to work on.
 
 Each command is its HTTP endpoint (``admin/routes.py``) without the HTTP: the same functions of
 ``admin/export.py``, ``importer.py`` and ``bulk.py``, the same guard, run as the admin identity
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from . import running
 from . import settings as settings_module
 from .errors import GatewayError
 from .identity import ADMIN
@@ -74,11 +78,12 @@ def context(endpoint: str, read_only: bool = False) -> RequestContext:
 
 
 def progress_bar(total: int, unit: str, desc: str) -> Any:
-    """A tqdm bar on stderr, drawn even when stderr is a file or a pipe (logs show how far it got);
-    none for nothing to do (an export without rows)."""
+    """A tqdm bar on stderr with the rate and the time left, drawn only when stderr is a terminal
+    (a pipe or a log file stays quiet); none for nothing to do (an export without rows)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, disable=total == 0)
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
+                disable=True if total == 0 else None)
 
 
 def read_input(path: str) -> tuple[str, bytes]:
@@ -91,7 +96,7 @@ def read_input(path: str) -> tuple[str, bytes]:
 
 
 def fail(err: GatewayError) -> int:
-    sys.stderr.write(orjson.dumps(err.body()).decode() + "\n")
+    sys.stderr.write(orjson.dumps(err.body("admin")).decode() + "\n")
     sys.stderr.flush()
     return EXIT_FAILED
 
@@ -129,14 +134,38 @@ async def _main(work: Work, args: argparse.Namespace, settings: Settings) -> int
         return fail(translate(exc, ADMIN, USER_SQL_RULES))
 
 
-def run(work: Work, args: argparse.Namespace) -> int:
-    """Run ``work`` against the configured database, starting the embedded one when there is none."""
+def database_settings(args: argparse.Namespace) -> Settings:
+    """The settings for the database a command works on: ``DATABASE_URL``, else the embedded
+    PostgreSQL of the running gateway (``running.for_command``), with the keys of its data dir;
+    ``Failure`` when there is none."""
     from .keys import ensure_keys
+    from .startup import Exit, Failure
 
     try:
-        settings = ensure_keys(settings_module.load())
-    except ValueError as exc:  # a malformed setting (GATEWAY_POOL_MAX=many), a damaged keys file
-        raise SystemExit(f"gateway: {exc}") from exc
+        settings = settings_module.load()
+    except ValueError as exc:  # a malformed setting (GATEWAY_POOL_MAX=many)
+        raise Failure(Exit.CONFIG, str(exc)) from exc
+    if not settings.database_url:
+        try:
+            server = running.for_command(args, settings)
+        except running.NotFound as exc:
+            raise Failure(Exit.NO_SERVER, str(exc)) from exc
+        if server.database != running.EMBEDDED:
+            raise Failure(Exit.NO_SERVER, f"the gateway at {server.url} serves {server.database}, "
+                                          "not an embedded database; set DATABASE_URL to that database")
+        if not (server.data_dir / "pgdata" / "PG_VERSION").exists():  # never start an empty database
+            raise Failure(Exit.NO_SERVER, f"no database in {server.data_dir} (no gateway has run there); "
+                                          "check --data-dir, or start `gateway serve` there first")
+        settings = replace(settings, data_dir=str(server.data_dir))
+    try:
+        return ensure_keys(settings)
+    except (ValueError, OSError) as exc:  # a damaged keys file, API_KEY=nope, a data dir it cannot write
+        raise Failure(Exit.CONFIG, str(exc)) from exc
+
+
+def run(work: Work, args: argparse.Namespace) -> int:
+    """Run ``work`` against the configured database, starting the embedded one when it is not running."""
+    settings = database_settings(args)
     embedded = None
     try:
         if not settings.database_url:

@@ -38,6 +38,7 @@ from .errors import GatewayError
 from .execute import Executor, create_pool
 from .graphql.roles import build_schemas
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
+from .graphql.ws import ROUTES as GRAPHQL_WS_ROUTES
 from .reload import Reloader
 from .rest import render
 from .rest.routes import ROUTES as REST_ROUTES
@@ -93,7 +94,17 @@ class Gateway:
             self.graphql_schema = schema
             self.reloads += 1
             log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
-                                              "seconds": round(time.perf_counter() - started, 3)})
+                                              "seconds": round(time.perf_counter() - started, 3),
+                                              **catalog_changes(current, catalog)})
+
+
+def catalog_changes(before: Catalog | None, after: Catalog) -> dict[str, list[str]]:
+    """The tables and views a reload added and removed (``schema.name``), for its log line."""
+    if before is None:
+        return {}
+    old, new = set(before.tables), set(after.tables)
+    return {"added": sorted(f"{s}.{n}" for s, n in new - old),
+            "removed": sorted(f"{s}.{n}" for s, n in old - new)}
 
 
 async def health(request: Request) -> Response:
@@ -120,7 +131,7 @@ async def ready(request: Request) -> Response:
 
 async def on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return render.error(exc)
+    return render.error(exc, errors.front_for(request.url.path))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -132,8 +143,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         err = errors.GatewayError(405, "METHOD_NOT_ALLOWED", f"Method {request.method} is not allowed here",
                                   code="PGRST117")
     else:
-        err = errors.GatewayError(exc.status_code, "HTTP_ERROR", str(exc.detail))
-    return render.error(err)
+        err = errors.status_error(exc.status_code, str(exc.detail))
+    return render.error(err, errors.front_for(request.url.path))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -168,6 +179,9 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await reloader.stop()
+            feed = getattr(gw, "change_feed", None)  # started by the first subscription
+            if feed is not None:
+                await feed.stop()
             await pool.close()
             if read_pool is not None:
                 await read_pool.close()
@@ -175,8 +189,8 @@ def create_app(settings: Settings) -> Starlette:
     observer = observe.Observer(settings)
     # openapi before the /api/database mount, which would otherwise take every path under it
     routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
-                         *REST_ROUTES, *GRAPHQL_ROUTES, Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]),
-                         *DASHBOARD_ROUTES]
+                         *REST_ROUTES, *GRAPHQL_ROUTES, *GRAPHQL_WS_ROUTES,
+                         Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]), *DASHBOARD_ROUTES]
     # outermost first: the observer logs and counts everything, the guard's refusals included;
     # CORS sits outside the guard so refusals still carry CORS headers
     middleware = [observer.middleware,

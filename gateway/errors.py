@@ -15,11 +15,14 @@ Out: a ``GatewayError`` that both front ends render the same way — REST as the
     ├── 404 TABLE_NOT_FOUND      unknown table or view (code 42P01)
     ├── 404 DATABASE_NOT_FOUND   unknown function (PGRST202 / 42883)
     ├── 409 DATABASE_DUPLICATE / DATABASE_CONSTRAINT_VIOLATION   23505 / 23503
+    ├── 405 METHOD_NOT_ALLOWED   a write over GET/HEAD (25006), a mutation over GET
     ├── 300/405/406/416 PGRSTnnn PostgREST's own cases, error = the PostgREST code
     ├── 503 SERVICE_UNAVAILABLE  pool exhausted, database down (Retry-After)
     └── 500 INTERNAL_ERROR       everything else; never the result of user input
 
-The SQLSTATE mapping is a table (``SQLSTATE_RULES``), read top to bottom; the
+``ERRORS`` lists every error value with the statuses it is sent with and its ``nextActions`` per
+front end (records/RPC, GraphQL, admin), so advice never points a GraphQL client at PostgREST's
+documentation. The SQLSTATE mapping is a table (``SQLSTATE_RULES``), read top to bottom; the
 first rule whose prefix matches wins.
 """
 
@@ -27,31 +30,115 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 
-# next actions, by error value: short advice the spec's body always carries
-NEXT_ACTIONS: dict[str, str] = {
-    "TABLE_NOT_FOUND": "Check table name and try again",
-    "INVALID_QUERY": "Check PostgREST filter documentation",
-    "VALIDATION_ERROR": "Ensure field types match the table schema",
-    "INVALID_INPUT": "Check the request body and try again",
-    "DATABASE_DUPLICATE": "Use a different value for the unique field, or upsert",
-    "DATABASE_CONSTRAINT_VIOLATION": "Check that the referenced row exists",
-    "DATABASE_NOT_FOUND": "Check the function name and arguments",
-    "DATABASE_VALIDATION_ERROR": "Check the SQL and the names it uses",
-    "DATABASE_MIGRATION_ALREADY_EXISTS": "Use a version newer than the latest applied migration",
-    "MISSING_FIELD": "Provide a value for every NOT NULL column",
-    "FORBIDDEN": "Check your role's grants and the table's RLS policies",
-    "AUTH_INVALID_CREDENTIALS": "Send a valid token or API key in the Authorization header",
-    "AUTH_UNAUTHORIZED": "Sign in again to get a fresh token",
-    "AUTH_INVALID_API_KEY": "Check the API key",
-    "NOT_FOUND": "Check the URL",
-    "SERVICE_UNAVAILABLE": "Retry after a moment",
-    "PAYLOAD_TOO_LARGE": "Send a smaller request body",
-    "INTERNAL_ERROR": "Try again; if it persists, check the gateway logs",
+FRONTS = ("rest", "graphql", "admin")  # records/RPC, /graphql, the admin endpoints and commands
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One ``error`` value: the statuses it is sent with and what to do next, per front end."""
+
+    statuses: tuple[int, ...]  # the first is the usual one
+    rest: str  # nextActions under /api/database/records and /rpc
+    graphql: str | None = None  # under /graphql; None: as rest
+    admin: str | None = None  # the admin endpoints and the gateway command; None: as rest
+
+    def advice(self, front: str) -> str:
+        return {"graphql": self.graphql, "admin": self.admin}.get(front) or self.rest
+
+
+_FIX_DOCUMENT = "Check the GraphQL document against the schema (GraphiQL at /graphql shows it)"
+_RETRY = "Retry after a moment (see Retry-After)"
+
+# Every error value the gateway sends. The REST texts of the first three are the spec's own.
+ERRORS: dict[str, ErrorKind] = {
+    "TABLE_NOT_FOUND": ErrorKind((404,), "Check table name and try again", graphql=_FIX_DOCUMENT,
+                                 admin="Check the table name; GET /api/database/tables lists them"),
+    "INVALID_QUERY": ErrorKind((400,), "Check PostgREST filter documentation", graphql=_FIX_DOCUMENT,
+                               admin="Check the request's query parameters"),
+    "VALIDATION_ERROR": ErrorKind((400,), "Ensure field types match the table schema",
+                                  graphql="Send values of the types the schema declares for these fields"),
+    "INVALID_INPUT": ErrorKind((400,), "Check the request body and try again",
+                               admin="Fix the field the message names and send the request again"),
+    "MISSING_FIELD": ErrorKind((400,), "Provide a value for every NOT NULL column"),
+    "DATABASE_VALIDATION_ERROR": ErrorKind((400,), "Check the SQL and the names it uses"),
+    "DATABASE_DUPLICATE": ErrorKind((409,), "Use a different value for the unique field, or upsert",
+                                    graphql="Use a different value for the unique field, or on_conflict"),
+    # 409 on records and RPC (PostgREST), 400 on the admin paths (as InsForge answers there)
+    "DATABASE_CONSTRAINT_VIOLATION": ErrorKind((409, 400), "Check that the referenced row exists"),
+    "DATABASE_NOT_FOUND": ErrorKind((404,), "Check the function name and arguments (GET /api/database/openapi.json "
+                                    "lists them)", graphql=_FIX_DOCUMENT),
+    "DATABASE_MIGRATION_ALREADY_EXISTS": ErrorKind((409,), "Use a version newer than the latest applied migration"),
+    # 401 for the anonymous role, 403 for a signed-in one: the spec and PostgREST answer so for 42501
+    "FORBIDDEN": ErrorKind((403, 401), "Check your role's grants and the table's RLS policies",
+                           admin="The statement is refused for every caller; the message says which rule"),
+    "AUTH_INVALID_CREDENTIALS": ErrorKind((401,), "Send a valid token or API key in the Authorization header"),
+    "AUTH_UNAUTHORIZED": ErrorKind((401,), "Sign in again to get a fresh token"),
+    "AUTH_INVALID_API_KEY": ErrorKind((401,), "Use the API key `gateway serve` printed at start (or API_KEY)"),
+    "NOT_FOUND": ErrorKind((404,), "Check the URL and method; the README lists the endpoints"),
+    "METHOD_NOT_ALLOWED": ErrorKind((405,), "Use POST: GET and HEAD run read-only, and this call writes "
+                                    "(a VOLATILE function, or a function or trigger that writes)",
+                                    graphql="Send mutations with POST", admin="Check the method the endpoint takes"),
+    "PAYLOAD_TOO_LARGE": ErrorKind((413,), "Send a smaller request body (GATEWAY_MAX_BODY_BYTES)",
+                                   admin="Send a smaller file (GATEWAY_MAX_UPLOAD_BYTES), or use the gateway "
+                                         "command, which has no upload limit"),
+    "URI_TOO_LONG": ErrorKind((414,), "Shorten the URL: move long filters into an RPC function's POST body",
+                              graphql="Send the document with POST"),
+    "REQUEST_HEADER_FIELDS_TOO_LARGE": ErrorKind((431,), "Send fewer or smaller headers"),
+    "QUERY_TIMEOUT": ErrorKind((504,), "Narrow the query (filters, limit) or raise GATEWAY_STATEMENT_TIMEOUT_MS"),
+    "SERVICE_UNAVAILABLE": ErrorKind((503,), _RETRY),
+    "INTERNAL_ERROR": ErrorKind((500,), "Try again; if it persists, check the gateway logs"),
+    # PostgREST's own cases: the error value is the PostgREST code
+    "PGRST101": ErrorKind((405,), "Use GET, HEAD or POST for functions"),
+    "PGRST103": ErrorKind((416,), "Request a range within the result"),
+    "PGRST105": ErrorKind((405,), "Filter on every primary key column with eq"),
+    "PGRST106": ErrorKind((406,), "Use one of the exposed schemas (GATEWAY_SCHEMAS)"),
+    "PGRST107": ErrorKind((406,), "Ask for application/json"),
+    "PGRST115": ErrorKind((400,), "Make the body's primary key match the URL's eq filters"),
+    "PGRST116": ErrorKind((406,), "Make the filters match exactly one row, or drop the single-object Accept header"),
+    "PGRST117": ErrorKind((405,), "Use a method the resource supports (a view may not be writable)"),
+    "PGRST201": ErrorKind((300,), "Pick one relationship with a hint: relation!fk_name(...)"),
+    "PGRST203": ErrorKind((300,), "Make the arguments match exactly one function"),
 }
+
+# A RAISE with SQLSTATE 'PTnnn' answers status nnn (PostgREST's convention); its error value is
+# the status's name (PT402 -> PAYMENT_REQUIRED) and the function's message says what to do.
+RAISED = "The function that raised this error says why in the message"
+
+# Kept for callers that read advice by error value (the REST wording).
+NEXT_ACTIONS: dict[str, str] = {name: kind.rest for name, kind in ERRORS.items()}
+
+# Situations whose advice differs from their error value's usual one.
+ADMIN_REQUIRED = "Send the admin API key (Authorization: Bearer ik_... or X-API-Key), printed by `gateway serve`"
+ANON_REFUSED = "Sign in: send a user's JWT (anon may not do this), or grant the privilege to anon"
+
+
+def advice(error: str, front: str = "rest", status: int | None = None) -> str:
+    """nextActions for ``error`` on ``front``; a status-named error (PT402) gets ``RAISED``."""
+    kind = ERRORS.get(error)
+    if kind is not None:
+        return kind.advice(front)
+    return RAISED if status is not None and _status_name(status) == error else ERRORS["INTERNAL_ERROR"].rest
+
+
+def _status_name(status: int) -> str:
+    try:
+        return HTTPStatus(status).name
+    except ValueError:
+        return f"HTTP_{status}"
+
+
+def front_for(path: str) -> str:
+    """Which front end a request path belongs to, for its error advice."""
+    if path.startswith("/graphql"):
+        return "graphql"
+    if path.startswith(("/api/database/records", "/api/database/rpc")):
+        return "rest"
+    return "admin"
 
 
 @dataclass
@@ -70,20 +157,20 @@ class GatewayError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
-    def body(self) -> dict[str, Any]:
-        """The spec's error body plus PostgREST's extra keys."""
+    def body(self, front: str = "rest") -> dict[str, Any]:
+        """The spec's error body plus PostgREST's extra keys; ``front`` picks the advice."""
         return {
             "error": self.error,
             "message": self.message,
             "statusCode": self.status,
-            "nextActions": self.next_actions or NEXT_ACTIONS.get(self.error, ""),
+            "nextActions": self.next_actions or advice(self.error, front, self.status),
             "code": self.code or self.error,
             "details": self.details,
             "hint": self.hint,
         }
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.body())
+    def to_json(self, front: str = "rest") -> bytes:
+        return orjson.dumps(self.body(front))
 
 
 # --------------------------------------------------------------------------- constructors
@@ -115,20 +202,7 @@ def function_not_found(name: str, details: str | None = None) -> GatewayError:
 def postgrest(status: int, code: str, message: str, details: str | None = None,
               hint: str | None = None, headers: dict[str, str] | None = None) -> GatewayError:
     """PostgREST's own 300/405/406/416 cases: the ``error`` value is the PostgREST code."""
-    return GatewayError(status, code, message, code=code, details=details, hint=hint,
-                        next_actions=_POSTGREST_ADVICE.get(code, "Check the request"),
-                        headers=headers or {})
-
-
-_POSTGREST_ADVICE = {
-    "PGRST116": "Make the filters match exactly one row, or drop the single-object Accept header",
-    "PGRST107": "Ask for application/json",
-    "PGRST103": "Request a range within the result",
-    "PGRST201": "Pick one relationship with a hint: relation!fk_name(...)",
-    "PGRST203": "Make the arguments match exactly one function",
-    "PGRST105": "Filter on every primary key column with eq",
-    "PGRST101": "Use GET, HEAD or POST",
-}
+    return GatewayError(status, code, message, code=code, details=details, hint=hint, headers=headers or {})
 
 
 def unfiltered_write(verb: str, table: str, rest: str, graphql: str) -> GatewayError:
@@ -173,12 +247,19 @@ def _ident(name: str) -> str:
 
 
 def forbidden(message: str = "Admin access required") -> GatewayError:
-    return GatewayError(403, "FORBIDDEN", message)
+    """403 for an endpoint or field only the admin may use."""
+    return GatewayError(403, "FORBIDDEN", message, next_actions=ADMIN_REQUIRED)
 
 
 def unavailable(message: str, retry_after: int = 1) -> GatewayError:
     return GatewayError(503, "SERVICE_UNAVAILABLE", message, code="PGRST003",
                         headers={"Retry-After": str(retry_after)})
+
+
+def status_error(status: int, message: str) -> GatewayError:
+    """An HTTP-level failure with no error value of its own: named after its status (409 -> CONFLICT)."""
+    return GatewayError(status, _status_name(status), message,
+                        next_actions="Check the request's method, headers and body against the API's documentation")
 
 
 def internal(message: str = "Internal server error") -> GatewayError:
@@ -207,7 +288,7 @@ SQLSTATE_RULES: tuple[SqlstateRule, ...] = (
     SqlstateRule("42883", 404, "DATABASE_NOT_FOUND"),
     SqlstateRule("42P17", 500, "INTERNAL_ERROR"),
     SqlstateRule("42", 400, "INVALID_QUERY"),
-    SqlstateRule("25006", 405, "FORBIDDEN"),
+    SqlstateRule("25006", 405, "METHOD_NOT_ALLOWED"),  # a write in a GET/HEAD (read-only transaction)
     SqlstateRule("P0001", 400, "VALIDATION_ERROR"),
     SqlstateRule("57014", 504, "QUERY_TIMEOUT"),
     SqlstateRule("53400", 500, "INTERNAL_ERROR"),
@@ -263,14 +344,18 @@ def from_sqlstate(sqlstate: str, message: str, detail: str | None = None, hint: 
     headers: dict[str, str] = {}
     if sqlstate.startswith("PT") and sqlstate[2:].isdigit():
         # RAISE SQLSTATE 'PT402' sets the HTTP status (PostgREST convention)
-        status, error = int(sqlstate[2:]), "VALIDATION_ERROR" if int(sqlstate[2:]) < 500 else "INTERNAL_ERROR"
+        status = int(sqlstate[2:])
+        error = ("VALIDATION_ERROR" if status == 400 else "INTERNAL_ERROR" if status == 500
+                 else _status_name(status))
         return GatewayError(status, error, message, code=sqlstate, details=detail, hint=hint)
+    next_actions = None
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+        next_actions = ANON_REFUSED
     if status == 503:
         headers["Retry-After"] = "1"
     error = rule.error
     if sqlstate == "57014":
         message = f"Query timeout: {message}"
     return GatewayError(status, error, message, code=sqlstate, details=detail, hint=hint,
-                        headers=headers)
+                        next_actions=next_actions, headers=headers)

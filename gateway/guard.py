@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import GatewayError
+from .errors import GatewayError, front_for
 from .settings import Settings
 
 JSON_MEDIA = b"application/json; charset=utf-8"
@@ -94,10 +94,10 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def send_error(send: Send, exc: GatewayError) -> None:
+async def send_error(send: Send, exc: GatewayError, path: str = "") -> None:
     headers = [(b"content-type", JSON_MEDIA), (b"connection", b"close")]
     headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-    body = exc.to_json()
+    body = exc.to_json(front_for(path))
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -120,7 +120,7 @@ class Guard:
         if problem is None and declared is not None and declared > limit:
             problem = BodyTooLarge(limit)
         if problem is not None:
-            await send_error(send, problem)
+            await send_error(send, problem, scope.get("path", ""))
             return
         await _Metered(self.app, limit).run(scope, receive, send)
 
@@ -149,7 +149,7 @@ class _Metered:
             if self.exceeded and not self.started:
                 # whatever the handler answers after a refused read, the client gets the 413
                 self.started = True
-                await send_error(send, BodyTooLarge(self.limit))
+                await send_error(send, BodyTooLarge(self.limit), scope.get("path", ""))
                 return
             if self.exceeded:
                 return
@@ -162,5 +162,5 @@ class _Metered:
         except BodyTooLarge:
             if not self.started:
                 self.started = True
-                await send_error(send, BodyTooLarge(self.limit))
+                await send_error(send, BodyTooLarge(self.limit), scope.get("path", ""))
 

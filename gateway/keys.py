@@ -24,7 +24,9 @@ from .settings import Settings
 
 KEYS_FILE = "keys.json"
 MIN_SECRET_LENGTH = 32  # HS256 wants at least 256 bits of key
-API_KEY_PATTERN = re.compile(r"^ik_[0-9a-f]{64}$")
+API_KEY_PATTERN = re.compile(r"^ik_[0-9a-f]{64}$")  # what generate_api_key makes
+# what an API_KEY from the environment must look like: the prefix and 32+ random URL-safe characters
+GIVEN_API_KEY = re.compile(r"ik_[A-Za-z0-9_-]{32,}")
 
 
 def generate_jwt_secret() -> str:
@@ -117,6 +119,9 @@ def ensure_keys(settings: Settings) -> Settings:
     """``settings`` with every secret it needs set (environment first, then the data dir)."""
     if settings.jwt_secret is not None and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
+    if settings.api_key is not None and not GIVEN_API_KEY.fullmatch(settings.api_key):
+        raise ValueError("API_KEY must be ik_ followed by at least 32 random letters, digits, - or _ "
+                         "(make one with: echo ik_$(openssl rand -hex 32)), or unset to use a generated one")
     needed = _needed(settings)
     if not needed:
         return settings

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from . import errors
 from .catalog import Column
 
@@ -49,10 +51,14 @@ def _int_ok(col: Column, v: Any) -> bool:
         v = int(v)
     if not isinstance(v, int):
         return False
-    lo, hi = _INT_RANGE.get(col.category, (-(2**63), 2**63 - 1))
-    if col.udt == "int2":
-        lo, hi = -(2**15), 2**15 - 1
+    lo, hi = _int_range(col)
     return lo <= v <= hi
+
+
+def _int_range(col: Column) -> tuple[int, int]:
+    if col.udt == "int2":
+        return -(2**15), 2**15 - 1
+    return _INT_RANGE.get(col.category, (-(2**63), 2**63 - 1))
 
 
 # (category -> (accepts(col, value), expected-type words)) for body values
@@ -83,7 +89,7 @@ def check_body_value(col: Column, value: Any) -> None:
     if col.is_array:
         if isinstance(value, list) or (isinstance(value, str) and value.strip().startswith("{")):
             return
-        raise _type_error(col, "array")
+        raise _type_error(col, "array", value)
     rule = _BODY_RULES.get(col.category)
     if rule is None:
         return  # json, bytea, ranges, other: PostgreSQL decides
@@ -91,13 +97,24 @@ def check_body_value(col: Column, value: Any) -> None:
     if not accepts(col, value):
         if col.category == "enum" and col.enum_values:
             raise errors.validation_error(
-                f"Invalid value for '{col.name}': expected one of {', '.join(col.enum_values)}",
+                f"Invalid value for '{col.name}': expected one of {', '.join(col.enum_values)}, got {_shown(value)}",
                 code="22P02")
-        raise _type_error(col, expected)
+        if col.category in _INT_RANGE and isinstance(value, int) and not isinstance(value, bool):
+            lo, hi = _int_range(col)  # a whole number, just too large or too small for the column
+            raise errors.validation_error(f"Value {value} for '{col.name}' is out of range for {col.udt} "
+                                          f"({lo} to {hi})", code="22003")
+        raise _type_error(col, expected, value)
 
 
-def _type_error(col: Column, expected: str) -> errors.GatewayError:
-    return errors.validation_error(f"Invalid field type: expected {expected} for '{col.name}'", code="22P02")
+def _type_error(col: Column, expected: str, value: Any) -> errors.GatewayError:
+    return errors.validation_error(f"Invalid field type: expected {expected} for '{col.name}', got {_shown(value)}",
+                                   code="22P02")
+
+
+def _shown(value: Any) -> str:
+    """A body value as an error message quotes it: JSON-like, shortened."""
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # (category -> accepts(text)) for URL filter values

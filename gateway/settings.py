@@ -69,6 +69,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional PostgreSQL URL for GET/HEAD requests (a streaming replica)."),
     Setting("data_dir", "GATEWAY_DATA_DIR", "./.gateway", _str,
             "Where the embedded PostgreSQL and the generated secrets live."),
+    Setting("url", "GATEWAY_URL", None, _str,
+            "The running gateway that `token`, `export`, `import` and `bulk-upsert` talk to (`--url`)."),
+    Setting("state_dir", "GATEWAY_STATE_DIR", "~/.local/state/gateway", _str,
+            "Where `gateway serve` records its URL and data dir while it runs, for the other commands."),
     Setting("host", "GATEWAY_HOST", "127.0.0.1", _str, "Address to listen on."),
     Setting("port", "GATEWAY_PORT", 7130, _int, "Port to listen on."),
     Setting("workers", "GATEWAY_WORKERS", 1, _int, "Worker processes (uvicorn)."),
@@ -80,7 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwt_allow_no_exp", "GATEWAY_JWT_ALLOW_NO_EXP", False, _bool,
             "Accept user and admin tokens without `exp` (never expiring). Anon-role tokens are always accepted."),
     Setting("api_key", "API_KEY", None, _str,
-            "Admin API key (ik_...). Unset: generated once and kept in the data dir."),
+            "Admin API key: ik_ and 32+ random characters (else start-up is refused). Unset: generated "
+            "once and kept in the data dir."),
     Setting("schemas", "GATEWAY_SCHEMAS", ("public",), _list,
             "Exposed schemas, comma-separated; the first is the default."),
     Setting("pool_min", "GATEWAY_POOL_MIN", 2, _int, "Minimum pooled connections per worker."),
@@ -118,6 +123,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest estimated row count (product of list limits) a query may ask for."),
     Setting("graphql_max_affected", "GATEWAY_GRAPHQL_MAX_AFFECTED", 1000, _int,
             "Most rows a GraphQL update_*/delete_* may change for non-admin callers unless atMost says otherwise."),
+    Setting("graphql_extensions", "GATEWAY_GRAPHQL_EXTENSIONS", None, _str,
+            "Python module (package.module) whose Strawberry Query/Mutation/Subscription fields are merged "
+            "into the GraphQL schema."),
+    Setting("graphql_ws_max_operations", "GATEWAY_GRAPHQL_WS_MAX_OPERATIONS", 100, _int,
+            "Most operations (subscriptions) running at once on one GraphQL WebSocket connection."),
+    Setting("graphql_max_subscriptions", "GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS", 10000, _int,
+            "Most change streams and live queries open at once per gateway process."),
+    Setting("graphql_subscription_buffer", "GATEWAY_GRAPHQL_SUBSCRIPTION_BUFFER", 1000, _int,
+            "Changes that may wait for one subscriber; one more ends its subscription (slow consumer)."),
+    Setting("graphql_live_debounce_ms", "GATEWAY_GRAPHQL_LIVE_DEBOUNCE_MS", 50, _int,
+            "How long a live query waits after a change before it re-runs (a burst costs one re-run)."),
     Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,
             "Serve aggregates in `select` (`count()`, `amount.sum()`); false: 400 PGRST123."),
     Setting("plan_roles", "GATEWAY_PLAN_ROLES", ("project_admin",), _list,
@@ -134,6 +150,8 @@ class Settings:
     authenticator_password: str | None = None
     read_replica_url: str | None = None
     data_dir: str = "./.gateway"
+    url: str | None = None
+    state_dir: str = "~/.local/state/gateway"
     host: str = "127.0.0.1"
     port: int = 7130
     workers: int = 1
@@ -164,6 +182,11 @@ class Settings:
     graphql_max_fields: int = 2000
     graphql_max_cost: int = 50000
     graphql_max_affected: int = 1000
+    graphql_extensions: str | None = None
+    graphql_ws_max_operations: int = 100
+    graphql_max_subscriptions: int = 10000
+    graphql_subscription_buffer: int = 1000
+    graphql_live_debounce_ms: int = 50
     aggregates: bool = True
     plan_roles: tuple[str, ...] = ("project_admin",)
     log_level: str = "info"
@@ -186,6 +209,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env.get(s.env)
         values[s.field] = s.default if raw in (None, "") else s.parse(raw)
     return Settings(**values)
+
+
+def is_set(field: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment sets ``field`` (a default is not a choice the user made)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(next(s.env for s in SETTINGS if s.field == field)))
 
 
 def markdown_table() -> str:

@@ -220,6 +220,20 @@ async def test_a_csv_file_is_inserted_with_empty_cells_as_null(api: Api, pg: Any
     ]
 
 
+async def test_empty_csv_cells_take_the_column_default_on_insert_and_keep_the_stored_value_on_update(
+        api: Api, pg: Any, bulk_table: str) -> None:
+    await pg.execute("INSERT INTO adx_bulk (id, name, note) VALUES (1, 'old', 'kept')")
+    csv = "id,name,score,note,meta\n1,new,,,\n2,fresh,,,\n3,given,1,set,{}\n"
+    response = await upsert(api, "defaults.csv", csv, bulk_table, key="id")
+    assert response.status_code == 200, response.text
+    rows = await pg.fetch("SELECT id, name, score::text, note, meta::text FROM adx_bulk ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        (1, "new", None, "kept", '{"fresh": true}'),  # score has no default: NULL; note is kept
+        (2, "fresh", None, "none", '{"fresh": true}'),  # inserted: the defaults
+        (3, "given", "1", "set", "{}"),
+    ]
+
+
 @pytest.mark.parametrize(("csv", "message"), [
     ("id,name,score\n1,a,1\n2,b,2\n3,c,abc\n", "Row 3, column 'score': invalid input syntax for type numeric"),
     ("id,name,active\n1,a,true\n2,b,maybe\n", "Row 2, column 'active': invalid input syntax for type boolean"),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import tempfile
+import unittest.mock
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import pytest
 import pytest_asyncio
 from support import API_KEY, running_app
 
-from gateway import cli, settings
+from gateway import cli, embedded, settings
 from gateway.admin import sqlguard
 
 # made as project_admin, as a migration makes them: an import over them needs ownership
@@ -67,7 +69,9 @@ class Outcome:
 async def gateway(capsys: pytest.CaptureFixture[str], *argv: str) -> Outcome:
     """Run ``gateway ARGV`` as the console script would (its own event loop, here on a thread)."""
     capsys.readouterr()
-    status = await asyncio.to_thread(cli.main, list(argv))
+    # as on a terminal: the progress bar is drawn only there
+    with unittest.mock.patch.object(sys.stderr, "isatty", return_value=True):
+        status = await asyncio.to_thread(cli.main, list(argv))
     out, err = capsys.readouterr()
     return Outcome(status, out, err)
 
@@ -294,6 +298,7 @@ async def test_without_database_url_the_embedded_postgres_is_started_and_stopped
         env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
     env.delenv("DATABASE_URL")
     env.setenv("GATEWAY_DATA_DIR", str(data_dir))
+    embedded.start(data_dir).stop()  # a data dir a gateway has run on: the commands never make a new one
     script = data_dir / "seed.sql"
     script.write_text("CREATE TABLE acli_embedded (id int PRIMARY KEY, note text);\n"
                       "INSERT INTO acli_embedded VALUES (1, 'kept across starts');\n")

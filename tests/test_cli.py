@@ -34,7 +34,7 @@ from gateway.auth import anon_key
 from gateway.settings import Settings
 
 KEY_ENV = ("DATABASE_URL", "JWT_SECRET", "API_KEY", "GATEWAY_DATA_DIR", "GATEWAY_HOST", "GATEWAY_PORT",
-           "GATEWAY_WORKERS")
+           "GATEWAY_WORKERS", "GATEWAY_URL", "GATEWAY_LOG_LEVEL")
 SECRET = "s" * 40
 API_KEY = "ik_" + "a" * 64
 
@@ -61,6 +61,13 @@ def env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> pytest.MonkeyPatch:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(data_dir))
     return monkeypatch
+
+
+@pytest.fixture
+def served(env: pytest.MonkeyPatch, data_dir: Path) -> pytest.MonkeyPatch:
+    """``env`` over a data dir a gateway has started on: its keys are stored there."""
+    keys.ensure_keys(Settings(data_dir=str(data_dir)))
+    return env
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -120,10 +127,11 @@ def test_an_unusable_stored_key_is_replaced_and_the_other_kept(data_dir: Path) -
     assert json.loads((data_dir / "keys.json").read_text())["api_key"] == resolved.api_key
 
 
-def test_a_damaged_keys_file_stops_the_command_with_a_message(env: pytest.MonkeyPatch, data_dir: Path) -> None:
+def test_a_damaged_keys_file_stops_the_command_with_a_message(env: pytest.MonkeyPatch, data_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     (data_dir / "keys.json").write_text("{not json")
-    with pytest.raises(SystemExit, match=r"keys\.json is not a readable keys file"):
-        cli.main(["token", "--sub", str(uuid.uuid4())])
+    assert cli.main(["token", "--sub", str(uuid.uuid4())]) == cli.Exit.CONFIG
+    assert re.fullmatch(r"gateway: \S+keys\.json is not a readable keys file: .*\n", capsys.readouterr().err)
 
 
 def _resolve_keys(data_dir: str) -> tuple[str | None, str | None]:
@@ -146,7 +154,7 @@ def test_processes_starting_together_agree_on_the_generated_keys(data_dir: Path)
      {"sub": "local:admin", "role": "project_admin", "email": "admin@example.com"}),
     (["--role", "anon", "--sub", "visitor"], {"sub": "visitor", "role": "anon"}),
 ])
-def test_token_prints_a_jwt_signed_with_the_resolved_secret(env: pytest.MonkeyPatch,
+def test_token_prints_a_jwt_signed_with_the_resolved_secret(served: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str],
                                                             argv: list[str], expected: dict[str, str]) -> None:
     assert cli.main(["token", *argv, "--ttl", "600"]) == 0
@@ -157,9 +165,24 @@ def test_token_prints_a_jwt_signed_with_the_resolved_secret(env: pytest.MonkeyPa
     assert claims["exp"] == claims["iat"] + 600  # type: ignore[operator]
 
 
-def test_token_with_ttl_zero_does_not_expire(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_token_with_ttl_zero_does_not_expire(served: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     cli.main(["token", "--sub", "x", "--ttl", "0"])
     assert "exp" not in _claims(capsys.readouterr().out.strip(), cli.resolved_settings().jwt_secret)
+
+
+def test_token_never_creates_a_secret_and_says_where_it_looked(env: pytest.MonkeyPatch, data_dir: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["token", "--sub", "x"]) == cli.Exit.NO_SERVER
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(data_dir / "keys.json") in err
+    assert not (data_dir / "keys.json").exists()
+
+
+def test_the_admin_commands_never_start_a_new_database_in_a_data_dir_without_one(
+        env: pytest.MonkeyPatch, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["export", "--data-dir", str(data_dir / "typo")]) == cli.Exit.NO_SERVER
+    assert "no database in" in capsys.readouterr().err
+    assert not (data_dir / "typo").exists()
 
 
 def test_token_uses_jwt_secret_from_the_environment(env: pytest.MonkeyPatch,

@@ -347,3 +347,20 @@ async def test_migrate_applies_a_migration_like_rest_and_the_new_table_is_served
         await pg.execute(f"DROP TABLE IF EXISTS {SCHEMA}.migrated")
         await pg.execute("DELETE FROM system.custom_migrations WHERE version = $1", version)
         await gw.gateway.reload_catalog()
+
+
+async def test_graphiql_opens_with_the_anon_key_so_the_schema_loads_and_explains_switching(gw: Running) -> None:
+    import json
+    import re
+
+    from graphql import get_introspection_query
+
+    page = (await gw.client.get("/graphql", headers={"Accept": "text/html"})).text
+    assert "<anon key" not in page and "placeholder" not in page.lower()
+    key = json.loads(re.search(r'Authorization: "Bearer " \+ ("[^"]+")', page).group(1))  # type: ignore[union-attr]
+    default_query = json.loads(re.search(r"defaultQuery: (\".*?[^\\]\"),\n", page).group(1))  # type: ignore[union-attr]
+    assert "gateway token --role authenticated" in default_query and "X-API-Key" in default_query
+    headers = {"Authorization": f"Bearer {key}"}
+    schema = await gql(gw, get_introspection_query(), headers=headers)
+    assert "errors" not in schema and schema["data"]["__schema"]["queryType"]["name"] == "Query"
+    assert await gql(gw, default_query, headers=headers) == {"data": {"__typename": "Query"}}

@@ -104,6 +104,7 @@ async def test_more_rows_than_at_most_fails_the_whole_operation_and_changes_noth
     assert body["data"] is None
     (error,) = body["errors"]
     assert error["extensions"]["statusCode"] == 400 and "affects 5 rows" in str(error["extensions"])
+    assert error["message"] == "update_counters would change more rows than atMost allows (2); nothing was changed"
     assert await hits(pg) == {1: 10, 2: 20, 3: 30, 4: 40}  # the insert before it was rolled back too
 
 

@@ -145,3 +145,41 @@ async def test_ddl_reaches_the_listener_through_the_event_trigger(
     await pg.execute(f"drop schema if exists {S} cascade; create schema {S}; create table {S}.t (id int)")
     await eventually(lambda: r.reloads >= 1)
     await pg.execute(f"drop schema {S} cascade")
+
+
+async def test_each_catalog_reload_is_logged_with_its_duration_and_the_tables_added_and_removed(
+        pg_url: str) -> None:
+    import logging
+
+    from support import app_with
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    kept = Keep()
+    logger = logging.getLogger("gateway")
+    level = logger.level
+    logger.addHandler(kept)
+    logger.setLevel(logging.INFO)
+    try:
+        async with app_with(pg_url, "CREATE SCHEMA reload_log; CREATE TABLE reload_log.old_one (id int);",
+                            ("reload_log",), "DROP SCHEMA reload_log CASCADE") as running:
+            conn = await asyncpg.connect(pg_url)
+            try:
+                await conn.execute("DROP TABLE reload_log.old_one; CREATE TABLE reload_log.new_one (id int)")
+            finally:
+                await conn.close()
+            await running.gateway.reload_catalog()
+    finally:
+        logger.removeHandler(kept)
+        logger.setLevel(level)
+    loaded = [r for r in kept.records if r.getMessage() == "catalog loaded"]
+    # the listener may have reloaded on the DDL's NOTIFY first; one of the reloads saw the change
+    changed = [r.__dict__ for r in loaded if r.__dict__.get("added") or r.__dict__.get("removed")]
+    assert [(c["added"], c["removed"]) for c in changed] == [(["reload_log.new_one"], ["reload_log.old_one"])]
+    assert all(isinstance(r.__dict__["seconds"], float) for r in loaded)

@@ -14,8 +14,9 @@ PostgreSQL does the coercion, with the column types the catalog gives, in three 
      rows whose key exists, then the INSERT of the rest; see ``write_sql``).
 
 Records are grouped by the columns they name, so a record that leaves a column out never
-overwrites it with NULL (and gets the default on insert). In CSV every record names every header
-column and an empty cell is NULL. With ``upsertKey``, a key that repeats keeps its last record.
+overwrites it with NULL (and gets the default on insert). In CSV an empty cell is NULL, except in
+a column with a default, where it counts as left out (the default on insert, the stored value
+kept on update). With ``upsertKey``, a key that repeats keeps its last record.
 """
 
 from __future__ import annotations
@@ -113,14 +114,21 @@ def plan(table: Table, records: Records, upsert_key: str | None, filename: str) 
         raise GatewayError(400, "INVALID_INPUT", f"upsertKey: unknown column '{upsert_key}' in '{table.name}'")
     if upsert_key is not None and upsert_key not in records.names:
         raise GatewayError(400, "INVALID_INPUT", f"Row 1: the upsertKey column '{upsert_key}' is missing")
-    if records.text:  # CSV: one group, values already text
-        staged = [(number, 0, *row) for number, row in enumerate(records.rows, 1)]
-        return Upload(table, tuple(columns), staged, (tuple(range(len(columns))),), upsert_key, filename)
+    given = records.rows
+    if records.text:
+        # an empty cell is NULL, but where the column has a default it is left out, as a JSON record
+        # leaves out a key: an insert gets the default, an update keeps the stored value
+        defaulted = [c.has_default for c in columns]
+        if not any(defaulted):  # one group, values already text
+            staged = [(number, 0, *row) for number, row in enumerate(records.rows, 1)]
+            return Upload(table, tuple(columns), staged, (tuple(range(len(columns))),), upsert_key, filename)
+        given = [[ABSENT if v is None and d else v for v, d in zip(row, defaulted, strict=True)]
+                 for row in records.rows]
     types = ["json" if c.category == "json" else c.type for c in columns]
     key_at = records.names.index(upsert_key) if upsert_key is not None else None
     group_ids: dict[tuple[int, ...], int] = {}
     rows: list[tuple[Any, ...]] = []
-    for number, row in enumerate(records.rows, 1):
+    for number, row in enumerate(given, 1):
         if key_at is not None and row[key_at] is ABSENT:
             raise GatewayError(400, "INVALID_INPUT", f"Row {number}: the upsertKey column '{upsert_key}' is missing")
         present = tuple(i for i, v in enumerate(row) if v is not ABSENT)

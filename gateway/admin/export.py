@@ -45,6 +45,12 @@ class ExportRequest:
     row_limit: int | None  # most rows per table; None: all
 
 
+def _shown(value: Any) -> str:
+    """A client's value as an error message quotes it (JSON, shortened)."""
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def read_body(body: Any, catalog: Catalog, schema: str) -> ExportRequest:
     """Validate the body; 400 INVALID_INPUT for bad fields, 404 TABLE_NOT_FOUND for unknown tables."""
     body = {} if body is None else body
@@ -52,17 +58,17 @@ def read_body(body: Any, catalog: Catalog, schema: str) -> ExportRequest:
         raise GatewayError(400, "INVALID_INPUT", "The body must be a JSON object")
     fmt = body.get("format", "sql")
     if fmt not in ("sql", "json"):
-        raise GatewayError(400, "INVALID_INPUT", "format: must be 'sql' or 'json'")
+        raise GatewayError(400, "INVALID_INPUT", f"format: must be 'sql' or 'json', not {_shown(fmt)}")
     flags = {}
     for key, default in (("includeData", True), ("includeFunctions", False), ("includeSequences", False),
                          ("includeViews", False)):
         value = body.get(key, default)
         if not isinstance(value, bool):
-            raise GatewayError(400, "INVALID_INPUT", f"{key}: must be a boolean")
+            raise GatewayError(400, "INVALID_INPUT", f"{key}: must be a boolean, not {_shown(value)}")
         flags[key] = value
     limit = body.get("rowLimit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise GatewayError(400, "INVALID_INPUT", "rowLimit: must be a non-negative integer")
+        raise GatewayError(400, "INVALID_INPUT", f"rowLimit: must be a non-negative integer, not {_shown(limit)}")
     names = body.get("tables")
     available = {t.name: t for (s, _), t in catalog.tables.items() if s == schema and t.kind == "table"}
     if names is None or names == []:

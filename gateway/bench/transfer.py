@@ -24,7 +24,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
+try:
+    import httpx
+except ImportError:  # a plain install: the benchmark's client comes with the [bench] extra
+    raise SystemExit("gateway.bench.transfer needs httpx: pip install 'gateway[bench]'") from None
 
 from ..execute import RUN_SQL, RequestContext, request_settings, setup_sql
 from ..identity import Identity

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from decimal import Decimal
 from typing import Any
@@ -148,7 +149,14 @@ async def resolve_root(_source: Any, info: Any, **args: Any) -> Any:
         return inserted if root.kind == "insert" else (inserted[0] if inserted else None)
     request = root_request(root, fdef, info.field_nodes, args, walk)
     op.charge(walk.cost)
-    result = await op.run(request)
+    try:
+        result = await op.run(request)
+    except GatewayError as err:
+        if err.code == "PGRST124":  # the pipeline's max-affected check, which atMost drives here
+            bound = getattr(request, "max_affected", None)
+            raise dataclasses.replace(err, message=f"{info.field_name} would change more rows than atMost "
+                                                   f"allows ({bound}); nothing was changed") from None
+        raise
     return OUTPUT[root.kind](result, root)
 
 

@@ -76,7 +76,7 @@ from graphql import (
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
 from ..planwrite import NUMERIC
 from ..settings import Settings
-from . import admin, aggregate, limits, names, resolve
+from . import admin, aggregate, limits, merge, names, resolve
 from .scalars import ENUM_OPERATORS, KEY_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar
 from .translate import GATEWAY, ColumnField, RelationAggregate, RelationField, RootField, RootKind, TableShape
 
@@ -515,7 +515,8 @@ class _Builder:
         self.build_functions()
         self.query["admin"] = admin.ADMIN_FIELD
         self.mutation["migrate"] = admin.MIGRATE_FIELD
-        return GraphQLSchema(GraphQLObjectType("Query", self.query), GraphQLObjectType("Mutation", self.mutation))
+        generated = GraphQLSchema(GraphQLObjectType("Query", self.query), GraphQLObjectType("Mutation", self.mutation))
+        return merge.serve(generated, self.settings)  # plus the user's Strawberry fields; a strawberry.Schema
 
 
 def _nullable(t: GraphQLOutputType) -> GraphQLOutputType:

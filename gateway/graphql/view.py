@@ -9,9 +9,13 @@ Out: ``{"data": ..., "errors": [...]}``. Every error carries the REST error mode
      and ``hint`` when present); Python exceptions become ``INTERNAL_ERROR`` without
      their text.
 
-Statuses: 200 once the operation ran (field errors included); 400 for a document
-that does not parse or validate or for bad variables; the credential's 401/403;
-405 for a mutation sent with GET.
+Statuses: 200 once the operation ran (field errors included); for a document that does
+not parse or validate or for bad variables, 400 — or 200 when the client accepts only
+``application/json`` (``media.py`` negotiates the type); the credential's 401/403; 405 for a
+mutation sent with GET; 400 for a POST body that is neither JSON nor GraphQL.
+
+Operations the fast path does not answer run through ``execution.py`` (graphql-core, or
+Strawberry when the extensions module declares schema extensions); WebSocket is ``ws.py``.
 
 The schema comes from ``current_schema(gw, role)``: the caller's role's schema the app
 stored next to the current catalog (``gw.graphql_schema``, one per role), or built here once
@@ -21,7 +25,6 @@ nobody without one makes the gateway parse or judge a document.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +38,6 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    execute,
     get_operation_ast,
 )
 from starlette.requests import Request
@@ -43,9 +45,12 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from .. import errors
+from ..auth import anon_key
 from ..errors import GatewayError
 from ..identity import Identity
 from ..rest.routes import read_body
+from . import execution
+from .media import DEFAULT, Media, body_type, negotiate
 from .resolve import Operation, Skipped, fast_response
 from .schema import CatalogSchema, build_schema
 
@@ -84,7 +89,7 @@ def gateway_error(err: GraphQLError, default: GatewayError) -> GatewayError | No
 
 
 def extensions(exc: GatewayError) -> dict[str, Any]:
-    return {k: v for k, v in exc.body().items() if k != "message" and v is not None}
+    return {k: v for k, v in exc.body("graphql").items() if k != "message" and v is not None}
 
 
 def error_entries(found: list[GraphQLError], default: GatewayError) -> list[dict[str, Any]]:
@@ -110,12 +115,13 @@ BAD_VARIABLES = GatewayError(400, "VALIDATION_ERROR", "invalid variables",
 FIELD_FAILURE = errors.internal()
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body, default=str), status, headers=headers, media_type=JSON)
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None, media: Media = DEFAULT) -> Response:
+    return Response(orjson.dumps(body, default=str), status, headers=headers, media_type=media.content_type)
 
 
-def failure(exc: GatewayError) -> Response:
-    return _json({"errors": [{"message": exc.message, "extensions": extensions(exc)}]}, exc.status, exc.headers)
+def failure(exc: GatewayError, media: Media = DEFAULT) -> Response:
+    return _json({"errors": [{"message": exc.message, "extensions": extensions(exc)}]}, exc.status, exc.headers,
+                 media)
 
 
 # --------------------------------------------------------------------------- request
@@ -130,10 +136,18 @@ class Params:
     operation_name: str | None  # which operation of the document to run
 
 
-def _params(raw: Any) -> Params:
+def _params(raw: Any, from_query: bool = False) -> Params:
     if not isinstance(raw, dict):
         raise errors.invalid_query("The request body must be a JSON object with a 'query'")
     query, variables, name = raw.get("query"), raw.get("variables"), raw.get("operationName")
+    extensions = raw.get("extensions")
+    if from_query and isinstance(extensions, str) and extensions.strip():  # GET: JSON text
+        try:
+            extensions = orjson.loads(extensions)
+        except orjson.JSONDecodeError:
+            raise errors.invalid_query("'extensions' is not valid JSON") from None
+    if extensions not in (None, "") and not isinstance(extensions, dict):
+        raise errors.invalid_query("'extensions' must be an object")
     if isinstance(variables, str) and variables.strip():
         try:
             variables = orjson.loads(variables)
@@ -152,9 +166,13 @@ def _params(raw: Any) -> Params:
 
 async def read_params(request: Request, max_bytes: int) -> Params:
     if request.method == "GET":
-        return _params(dict(request.query_params))
+        return _params(dict(request.query_params), from_query=True)
+    kind = body_type(request.headers.get("content-type"))
+    if kind is None:
+        raise errors.invalid_query("Send the request as application/json (or application/graphql)",
+                                   hint="Set the Content-Type header")
     body = await read_body(request, max_bytes)
-    if request.headers.get("content-type", "").startswith("application/graphql"):
+    if kind == "graphql":
         return Params(body.decode("utf-8", "replace"), None, None)
     try:
         return _params(orjson.loads(body))
@@ -178,7 +196,8 @@ def choose_operation(document: DocumentNode, name: str | None, method: str) -> O
 
 
 async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, document: DocumentNode,
-                        operation: OperationDefinitionNode, params: Params, method: str) -> Response:
+                        operation: OperationDefinitionNode, params: Params, method: str,
+                        media: Media = DEFAULT) -> Response:
     """Fast path for queries when it applies, else graphql-core; one transaction either way."""
     is_query = operation.operation == OperationType.QUERY
     if is_query:
@@ -190,13 +209,11 @@ async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, docu
         finally:
             await op.finish(commit=body is not None)
         if body is not None:
-            return Response(body, media_type=JSON)
+            return Response(body, media_type=media.content_type)
     op = Operation(gw, identity, schema.catalog, schema.settings, read_only=is_query, method=method)
     try:
-        result = execute(schema.schema, document, context_value=op, variable_values=params.variables,
-                         operation_name=params.operation_name)
-        if inspect.isawaitable(result):
-            result = await result
+        result = await execution.execute(schema.schema, document, params.query, op, params.variables,
+                                         params.operation_name)
     except BaseException:
         await op.finish(commit=False)
         raise
@@ -206,19 +223,23 @@ async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, docu
     except GatewayError as exc:  # COMMIT failed (deferred constraint, serialization): nothing was written
         result = ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
     if result.data is None and result.errors and all(not e.path for e in result.errors):
-        return _json({"errors": error_entries(result.errors, BAD_VARIABLES)}, 400)  # never ran
+        return _json({"errors": error_entries(result.errors, BAD_VARIABLES)}, media.request_error_status,
+                     media=media)  # never ran
     out: dict[str, Any] = {"data": result.data}
     if result.errors:
         entries = error_entries(result.errors, FIELD_FAILURE)
         if entries:
             out["errors"] = entries
-    return _json(out)
+    if result.extensions:  # from the extensions module's Strawberry schema extensions (tracing...)
+        out["extensions"] = result.extensions
+    return _json(out, media=media)
 
 
 async def graphql_endpoint(request: Request) -> Response:
     gw = request.app.state.gateway
     if request.method == "GET" and "query" not in request.query_params:
         return graphiql(request)
+    media = negotiate(request.headers.get("accept"))
     try:
         # the credential first: nobody without one makes the gateway read, parse or judge a document
         identity = await gw.auth.identify(request.headers)
@@ -226,11 +247,12 @@ async def graphql_endpoint(request: Request) -> Response:
         schema = current_schema(gw, identity.role)
         document, problems = schema.documents.get(params.query)
         if document is None:
-            return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, 400)
+            return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, media.request_error_status,
+                         media=media)
         operation = choose_operation(document, params.operation_name, request.method)
     except GatewayError as exc:
-        return failure(exc)
-    return await run_operation(gw, schema, identity, document, operation, params, request.method)
+        return failure(exc, media)
+    return await run_operation(gw, schema, identity, document, operation, params, request.method, media)
 
 
 # --------------------------------------------------------------------------- GraphiQL
@@ -255,7 +277,8 @@ GRAPHIQL_PAGE = """<!doctype html>
     React.createElement(GraphiQL, {{
       fetcher: fetcher,
       shouldPersistHeaders: true,
-      defaultHeaders: JSON.stringify({{ Authorization: "Bearer <anon key, user token or API key>" }}, null, 2),
+      defaultHeaders: JSON.stringify({{ Authorization: "Bearer " + {anon_key} }}, null, 2),
+      defaultQuery: {default_query},
       defaultEditorToolsVisibility: "headers",
     }}));
 </script>
@@ -264,13 +287,36 @@ GRAPHIQL_PAGE = """<!doctype html>
 """
 
 
+DEFAULT_QUERY = """# Requests below run as anon: the Headers tab holds the anon key the server printed at start.
+#
+# To act as a signed-in user, replace it in Headers with a user token:
+#   {"Authorization": "Bearer <JWT>"}      (gateway token --role authenticated --sub <uuid>)
+# or, for admin access, the API key:
+#   {"X-API-Key": "ik_..."}
+# The schema (Docs, top left) follows the credential; RLS decides which rows come back.
+
+{ __typename }
+"""
+
+
 def graphiql(request: Request) -> Response:
-    """GraphiQL for browsers; everything else that GETs without a query learns what to send."""
+    """GraphiQL for browsers; everything else that GETs without a query learns what to send.
+
+    The page starts with the anon key (public by design: start-up prints it), so the schema and
+    the docs explorer load on first open; the default query explains how to switch credentials.
+    """
     if "text/html" not in request.headers.get("accept", ""):
         return failure(errors.invalid_query("Provide a GraphQL document in the 'query' parameter"))
     base = request.scope.get("root_path", "") + request.url.path.rstrip("/")
-    page = GRAPHIQL_PAGE.format(static=base + "/static", endpoint=orjson.dumps(base).decode())
+    secret = request.app.state.gateway.settings.jwt_secret
+    page = GRAPHIQL_PAGE.format(static=base + "/static", endpoint=_script_json(base),
+                                anon_key=_script_json(anon_key(secret)), default_query=_script_json(DEFAULT_QUERY))
     return HTMLResponse(page)
+
+
+def _script_json(value: str) -> str:
+    """A JavaScript string literal safe inside a <script> element."""
+    return orjson.dumps(value).decode().replace("<", "\\u003c")
 
 
 async def static_asset(request: Request) -> Response:

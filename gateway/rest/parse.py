@@ -95,6 +95,9 @@ class _Query:
 
 
 def _integer(key: str, value: str) -> int:
+    if re.fullmatch(r"-?[0-9]{19,}", value.strip()):  # a whole number, just too large for the planner's int8
+        raise errors.invalid_query(f"Failed to parse {describe('parameter', key, value)}: "
+                                   "out of range (at most 18 digits)")
     if not re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
         raise errors.invalid_query(f"Failed to parse {describe('parameter', key, value)}: not an integer")
     return int(value)

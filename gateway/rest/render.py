@@ -198,5 +198,5 @@ def plan(parsed: ParsedRequest, text: str) -> Response:
     return Response(text.encode(), 200, headers={"Vary": VARY}, media_type=media)
 
 
-def error(exc: GatewayError) -> Response:
-    return Response(exc.to_json(), exc.status, headers={"Vary": VARY, **exc.headers}, media_type=JSON)
+def error(exc: GatewayError, front: str = "rest") -> Response:
+    return Response(exc.to_json(front), exc.status, headers={"Vary": VARY, **exc.headers}, media_type=JSON)
