@@ -1,5 +1,7 @@
 """Which documents may run, and how a client names them: persisted queries and the allow-list.
 
+Used by ``view.py`` for every HTTP request (batched ones included).
+
 In:  a request's ``query`` (possibly absent) and ``extensions``, the caller's ``Identity``, and
      ``Settings`` (``graphql_allowlist``, a file of allowed documents).
 Out: ``PersistedQueries.resolve`` -> the document text to run (Apollo's automatic persisted
