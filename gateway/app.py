@@ -36,6 +36,7 @@ from .catalog import Catalog, CatalogHolder
 from .dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from .errors import GatewayError
 from .execute import Executor, create_pool
+from .graphql.operations import AllowList, PersistedQueries
 from .graphql.roles import build_schemas
 from .graphql.view import ROUTES as GRAPHQL_ROUTES
 from .graphql.ws import ROUTES as GRAPHQL_WS_ROUTES
@@ -63,6 +64,8 @@ class Gateway:
     reloads: int = 0  # catalog swaps since start
     graphql_schema: Any = None  # the GraphQL schema of each role, built from the current catalog
     server: pgversion.ServerVersion | None = None  # the PostgreSQL served, read at start
+    persisted: PersistedQueries = field(default_factory=PersistedQueries)  # documents known by hash
+    allow_list: AllowList = field(default_factory=AllowList)  # what non-admins may run (empty: anything)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def _load(self, version: int) -> Catalog:
@@ -183,8 +186,10 @@ def create_app(settings: Settings) -> Starlette:
         if read_pool is not None:
             async with read_pool.acquire() as conn:
                 await login.check(conn)
+        allow = AllowList.load(settings.graphql_allowlist)
         gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
-                     Authenticator(settings), pool, dsn, server=server)
+                     Authenticator(settings), pool, dsn, server=server, persisted=PersistedQueries(allow),
+                     allow_list=allow)
         # listen before the first load, so DDL committed in between is not missed
         reloader = Reloader(dsn, gw.reload_catalog, settings.reload_debounce_ms)
         await reloader.start()

@@ -115,6 +115,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reload_debounce_ms", "GATEWAY_RELOAD_DEBOUNCE_MS", 100, _int,
             "Debounce for catalog reloads after DDL notifications."),
     Setting("graphql_max_depth", "GATEWAY_GRAPHQL_MAX_DEPTH", 10, _int, "Deepest GraphQL selection."),
+    Setting("graphql_max_batch", "GATEWAY_GRAPHQL_MAX_BATCH", 10, _int,
+            "Most operations in one batched GraphQL request (a JSON array body)."),
+    Setting("graphql_allowlist", "GATEWAY_GRAPHQL_ALLOWLIST", None, _str,
+            "A JSON file of the GraphQL documents non-admin callers may run (array, or object of documents)."),
     Setting("graphql_max_aliases", "GATEWAY_GRAPHQL_MAX_ALIASES", 30, _int, "Most aliases in a document."),
     Setting("graphql_max_fields", "GATEWAY_GRAPHQL_MAX_FIELDS", 2000, _int,
             "Most field selections in a GraphQL document once its fragments are expanded."),
@@ -177,6 +181,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     reload_debounce_ms: int = 100
     graphql_max_depth: int = 10
+    graphql_max_batch: int = 10
+    graphql_allowlist: str | None = None
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
     graphql_max_fields: int = 2000

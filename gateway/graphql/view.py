@@ -51,6 +51,7 @@ from ..identity import Identity
 from ..rest.routes import read_body
 from . import execution
 from .media import DEFAULT, Media, body_type, negotiate
+from .operations import PersistedQueries
 from .resolve import Operation, Skipped, fast_response
 from .schema import CatalogSchema, build_schema
 
@@ -131,12 +132,12 @@ def failure(exc: GatewayError, media: Media = DEFAULT) -> Response:
 class Params:
     """What the client sent, from the JSON body or the query string."""
 
-    query: str  # the GraphQL document
+    query: str  # the GraphQL document (a persisted query's, when the request named it by hash)
     variables: dict[str, Any] | None  # raw variable values (graphql-core coerces them)
     operation_name: str | None  # which operation of the document to run
 
 
-def _params(raw: Any, from_query: bool = False) -> Params:
+def _params(raw: Any, persisted: PersistedQueries, from_query: bool = False) -> Params:
     if not isinstance(raw, dict):
         raise errors.invalid_query("The request body must be a JSON object with a 'query'")
     query, variables, name = raw.get("query"), raw.get("variables"), raw.get("operationName")
@@ -153,6 +154,7 @@ def _params(raw: Any, from_query: bool = False) -> Params:
             variables = orjson.loads(variables)
         except orjson.JSONDecodeError:
             raise errors.invalid_query("'variables' is not valid JSON") from None
+    query = persisted.resolve(query if isinstance(query, str) else None, extensions or None)
     if not isinstance(query, str) or not query.strip():
         raise errors.invalid_query("Provide a GraphQL document in 'query'")
     if variables in ("", None):
@@ -164,20 +166,27 @@ def _params(raw: Any, from_query: bool = False) -> Params:
     return Params(query, variables, name or None)
 
 
-async def read_params(request: Request, max_bytes: int) -> Params:
+async def read_params(request: Request, gw: Any) -> list[Params] | Params:
+    """The operation the request carries, or the operations of a batch (a JSON array body)."""
     if request.method == "GET":
-        return _params(dict(request.query_params), from_query=True)
+        return _params(dict(request.query_params), gw.persisted, from_query=True)
     kind = body_type(request.headers.get("content-type"))
     if kind is None:
         raise errors.invalid_query("Send the request as application/json (or application/graphql)",
                                    hint="Set the Content-Type header")
-    body = await read_body(request, max_bytes)
+    body = await read_body(request, gw.settings.max_body_bytes)
     if kind == "graphql":
         return Params(body.decode("utf-8", "replace"), None, None)
     try:
-        return _params(orjson.loads(body))
+        raw = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise errors.invalid_query("The request body is not valid JSON") from None
+    if not isinstance(raw, list):
+        return _params(raw, gw.persisted)
+    if not raw or len(raw) > gw.settings.graphql_max_batch:
+        raise errors.invalid_query(f"A batch holds 1 to {gw.settings.graphql_max_batch} operations, got {len(raw)}",
+                                   hint="Send fewer operations per request (GATEWAY_GRAPHQL_MAX_BATCH)")
+    return [_params(item, gw.persisted) for item in raw]
 
 
 def choose_operation(document: DocumentNode, name: str | None, method: str) -> OperationDefinitionNode:
@@ -237,22 +246,35 @@ async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, docu
 
 async def graphql_endpoint(request: Request) -> Response:
     gw = request.app.state.gateway
-    if request.method == "GET" and "query" not in request.query_params:
-        return graphiql(request)
+    if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
+        return graphiql(request)  # a persisted query by hash comes with extensions alone
     media = negotiate(request.headers.get("accept"))
     try:
         # the credential first: nobody without one makes the gateway read, parse or judge a document
         identity = await gw.auth.identify(request.headers)
-        params = await read_params(request, gw.settings.max_body_bytes)
+        params = await read_params(request, gw)
+    except GatewayError as exc:
+        return failure(exc, media)
+    if isinstance(params, Params):
+        return await answer(gw, identity, params, request.method, media)
+    # a batch: each operation on its own, in its own transaction, answered in order in one array
+    parts = [await answer(gw, identity, p, request.method, media) for p in params]
+    return Response(b"[" + b",".join(bytes(p.body) for p in parts) + b"]", media_type=media.content_type)
+
+
+async def answer(gw: Any, identity: Identity, params: Params, method: str, media: Media) -> Response:
+    """One operation: allow-list, document, operation, then ``run_operation``."""
+    try:
+        gw.allow_list.check(params.query, identity)
         schema = current_schema(gw, identity.role)
         document, problems = schema.documents.get(params.query)
         if document is None:
             return _json({"errors": error_entries(problems, INVALID_DOCUMENT)}, media.request_error_status,
                          media=media)
-        operation = choose_operation(document, params.operation_name, request.method)
+        operation = choose_operation(document, params.operation_name, method)
     except GatewayError as exc:
         return failure(exc, media)
-    return await run_operation(gw, schema, identity, document, operation, params, request.method, media)
+    return await run_operation(gw, schema, identity, document, operation, params, method, media)
 
 
 # --------------------------------------------------------------------------- GraphiQL
