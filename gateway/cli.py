@@ -40,6 +40,7 @@ from .startup import Exit, Failure
 APP_FACTORY = "gateway.app:create_app_from_env"
 REST_PATH = "/api/database/records/{table}"
 GRAPHQL_PATH = "/graphql"
+DASHBOARD_PATH = "/dashboard"
 
 # Settings that ``serve`` resolves and hands to its uvicorn workers through the environment:
 # the workers build their Settings with settings.load() and must see the same database and keys.
@@ -92,6 +93,7 @@ def banner(settings: Settings, database: str) -> str:
         f"gateway listening on {base}",
         f"  REST      {base}{REST_PATH}",
         f"  GraphQL   {base}{GRAPHQL_PATH}",
+        f"  dashboard {base}{DASHBOARD_PATH}",
         f"  database  {database}",
         f"  anon key  {anon_key(settings.jwt_secret)}",
         f"  API key   {settings.api_key}",
