@@ -41,7 +41,8 @@ def digest(query: str) -> str:
 
 
 def not_found() -> GatewayError:
-    return GatewayError(400, "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound", code="PERSISTED_QUERY_NOT_FOUND",
+    # Apollo's clients look for this message and code (extensions.code), then resend the document
+    return GatewayError(400, "INVALID_QUERY", "PersistedQueryNotFound", code="PERSISTED_QUERY_NOT_FOUND",
                         next_actions="Send the document again with its hash, so the gateway can register it")
 
 
