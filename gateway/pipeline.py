@@ -16,8 +16,10 @@ checks that must roll the work back (single object: exactly one row; ``max-affec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,20 +56,27 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     path = search_path(schema)
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
-    try:
+    with advised(identity.role, req, schema):
         # system.gateway_run sets only the request.* settings and search_path: a time zone needs the setup
         if ctx.timezone is None and one_round_trip(req, planned.shape):
             run_sql, params = prepared.for_run
             return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
         async with gw.executor.transaction(identity, ctx) as tx:
             return await _execute(tx, planned, prepared.statement, req)
-    except errors.GatewayError as err:
-        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
 
 
 # the table privilege each kind of request needs (a Call's function needs EXECUTE: grant_advice)
 PRIVILEGES: dict[type, str] = {rq.Read: "SELECT", rq.Insert: "INSERT", rq.Update: "UPDATE", rq.Delete: "DELETE",
                                rq.Call: "EXECUTE"}
+
+
+@contextlib.contextmanager
+def advised(role: str, req: rq.Request, schema: str) -> Iterator[None]:
+    """A refusal for a missing privilege raised inside comes out naming the GRANT that would open it."""
+    try:
+        yield
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, role, PRIVILEGES[type(req)], schema) from None
 
 
 async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext, fmt: str,
@@ -78,12 +87,10 @@ async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: Request
     planned = prepare(req, catalog, gw.settings).planned
     stmt = sql.plan_statement(planned, fmt, options)
     schema = _schema(planned.shape)
-    try:
+    with advised(identity.role, req, schema):
         async with gw.executor.transaction(identity, dataclasses.replace(ctx, search_path=search_path(schema))) as tx:
             tx.rollback_on_exit()
             rows = await tx.fetch(stmt)
-    except errors.GatewayError as err:
-        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
     if fmt == "json":
         doc = rows[0][0]
         return doc if isinstance(doc, str) else orjson.dumps(doc).decode()
@@ -93,11 +100,8 @@ async def explain(gw: Gateway, identity: Identity, req: rq.Request, ctx: Request
 async def run_in(tx: Transaction, catalog: Catalog, settings: Settings, req: rq.Request) -> Result:
     """Plan and run ``req`` inside a transaction the caller holds."""
     prepared = prepare(req, catalog, settings)
-    try:
+    with advised(tx.identity.role, req, _schema(prepared.planned.shape)):
         return await _execute(tx, prepared.planned, prepared.statement, req)
-    except errors.GatewayError as err:
-        raise errors.grant_advice(err, tx.identity.role, PRIVILEGES[type(req)], _schema(prepared.planned.shape)) \
-            from None
 
 
 MEMO_SIZE = 4096  # reads remembered per catalog snapshot
