@@ -33,7 +33,7 @@ from .identity import Identity
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .app import Gateway
+    from .state import Gateway
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def _result(row: Any, planned: plan.Planned, req: rq.Request) -> Result:
 
 def _total(total: int | None, page_rows: int, offset: int, req: rq.Request) -> tuple[int | None, bool]:
     """The statement's total as (total, estimated): a negative total is the planner's estimate
-    (``sqlexpr.total_expr``). Without ``Prefer: count`` an estimate never falls below the rows
+    (``sql.expr.total_expr``). Without ``Prefer: count`` an estimate never falls below the rows
     the page itself proves exist; an explicit count=planned/estimated answers the estimate as is,
     as PostgREST does."""
     if total is None or total >= 0:
