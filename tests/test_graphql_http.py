@@ -85,6 +85,15 @@ async def test_a_list_with_to_one_and_to_many_relations_comes_back_nested(gw: Ru
         {"id": 2, "title": "beta", "writer": {"name": "ann"}, "remarks": [{"body": "ok"}]}]}}
 
 
+async def test_a_repeated_query_is_answered_for_its_own_variables_each_time(gw: Running, data: None) -> None:
+    query = ("query ($id: Int!, $full: Boolean!) { articles(filter: {id: {eq: $id}}) "
+             "{ id title @include(if: $full) } }")
+    for _ in range(2):  # the second round is answered from the remembered translation
+        assert (await gql(gw, query, {"id": 1, "full": True}))["data"]["articles"] == [{"id": 1, "title": "alpha"}]
+        assert (await gql(gw, query, {"id": 2, "full": False}))["data"]["articles"] == [{"id": 2}]
+        assert (await gql(gw, query, {"full": False, "id": 1}))["data"]["articles"] == [{"id": 1}]
+
+
 async def test_scalars_come_back_in_their_graphql_form(gw: Running, data: None) -> None:
     body = await gql(gw, "{ writers(orderBy: [{id: ASC}]) { karma balance } articles_by_pk(id: 1) "
                      "{ status tags meta } }")

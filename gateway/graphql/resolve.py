@@ -179,20 +179,53 @@ def _fast_part(kind: str, result: Any) -> bytes:
     return body.encode()
 
 
+STEPS_MEMO_SIZE = 1024  # translated operations remembered per schema
+
+
 async def fast_response(op: Operation, schema: GraphQLSchema, operation: OperationDefinitionNode,
-                        fragments: dict[str, Any], raw_variables: dict[str, Any] | None) -> bytes | None:
-    """The response body built from PostgreSQL's JSON, or None when the normal path must answer."""
+                        fragments: dict[str, Any], raw_variables: dict[str, Any] | None,
+                        memo: dict[Any, Any] | None = None) -> bytes | None:
+    """The response body built from PostgreSQL's JSON, or None when the normal path must answer.
+
+    ``memo`` (one per schema snapshot) keeps each operation's translation per variable values, so
+    a repeated query goes straight to the statements, as a repeated REST read does."""
+    planned = _translated(op, schema, operation, fragments, raw_variables, memo)
+    if planned is None:
+        return None
+    steps, cost = planned
+    try:
+        op.charge(cost)
+        parts = [orjson.dumps(s.key) + b":" + (b'"Query"' if s.request is None else
+                                               _fast_part(s.kind, await op.run(s.request))) for s in steps]
+    except GatewayError:
+        return None
+    return b'{"data":{' + b",".join(parts) + b"}}"
+
+
+def _translated(op: Operation, schema: GraphQLSchema, operation: OperationDefinitionNode,
+                fragments: dict[str, Any], raw_variables: dict[str, Any] | None,
+                memo: dict[Any, Any] | None) -> tuple[list[Any], int] | None:
+    """The operation's root steps and row cost, or None when the fast path does not apply."""
+    try:
+        variables = orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS) if raw_variables else b""
+    except TypeError:  # not JSON-encodable after all: no memo
+        variables, memo = b"", None
+    key = (id(operation), variables, op.identity.is_admin)
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None and hit[0] is operation:  # the id is only trusted for the node it was taken of
+        return hit[1]
     coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables or {})
     if isinstance(coerced, list):  # variable errors: graphql-core reports them
         return None
     walk = Walk(coerced, fragments, op.settings)
     try:
         steps = operation_steps(schema, operation, walk, FAST_KINDS)
-        if steps is None or not walk.exact:
-            return None
-        op.charge(walk.cost)
-        parts = [orjson.dumps(s.key) + b":" + (b'"Query"' if s.request is None else
-                                               _fast_part(s.kind, await op.run(s.request))) for s in steps]
     except GatewayError:
         return None
-    return b'{"data":{' + b",".join(parts) + b"}}"
+    if steps is None or not walk.exact:
+        return None
+    if memo is not None:
+        if len(memo) >= STEPS_MEMO_SIZE:
+            memo.clear()
+        memo[key] = (operation, (steps, walk.cost))
+    return steps, walk.cost
