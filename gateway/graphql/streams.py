@@ -42,6 +42,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     get_argument_values,
+    get_named_type,
     parse,
     validate,
 )
@@ -79,6 +80,7 @@ class Spec:
     rows: tuple[tuple[str | None, tuple[FieldNode, ...]], ...]  # ``row`` response key -> its nodes
     variables: Any  # coerced variable values (the row selections may use them)
     fragments: Mapping[str, Any]
+    exact: bool = True  # PostgreSQL's JSON of each row is exactly its GraphQL value (set by ``request``)
 
     def key(self, settings: Any) -> Any:
         """Equal for two specs whose re-reads are the very same statements."""
@@ -119,8 +121,11 @@ class Spec:
                           selection_set=SelectionSetNode(selections=(
                               *(template.selection_set.selections if template.selection_set else ()), *extra)))
         walk = Walk(self.variables, self.fragments, settings)
-        return root_request(RootField("list", self.shape), self.list_fdef, (first, *nodes[1:]),
-                            {"filter": where, "limit": len(pks)}, walk)
+        request = root_request(RootField("list", self.shape), self.list_fdef, (first, *nodes[1:]),
+                               {"filter": where, "limit": len(pks)}, walk)
+        if not walk.exact:
+            object.__setattr__(self, "exact", False)
+        return request
 
 
 class Member:
@@ -365,10 +370,35 @@ async def open_fast(session: Any, schema: GraphQLSchema, query: str, variables: 
     spec = spec_of(schema, node.name.value, [node], args, coerced, fragments, session.settings)
     member = await streams_of(session.gw).join(session, spec, on_overflow)
     doc_key = (id(document), query, operation_name, orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS))
-    return _results(member, executor, doc_key)
+    return _results(member, executor, doc_key, _plain(node, fdef, spec))
 
 
-async def _results(member: Member, executor: Executor, doc_key: Any) -> AsyncIterator[ExecutionResult]:
+def _plain(node: FieldNode, fdef: GraphQLField, spec: Spec) -> Callable[[dict[str, Any]], Any] | None:
+    """When the event's selection is plain fields (``op``, ``pk``, ``row``, ``__typename``, no
+    directives or fragments) and PostgreSQL's row JSON is exactly the GraphQL value: a function
+    that builds the ``data`` from an event without graphql-core (the same value, cheaper)."""
+    if not spec.exact or node.selection_set is None:
+        return None
+    root_key = node.alias.value if node.alias else node.name.value
+    typename = get_named_type(fdef.type).name
+    parts: list[tuple[str, str]] = []
+    for sel in node.selection_set.selections:
+        if not isinstance(sel, FieldNode) or sel.directives or sel.arguments \
+                or sel.name.value not in ("op", "pk", "row", "__typename"):
+            return None
+        parts.append((sel.alias.value if sel.alias else sel.name.value, sel.name.value))
+
+    def build(values: dict[str, Any]) -> Any:
+        out = {}
+        for key, name in parts:
+            out[key] = typename if name == "__typename" else values[key] if name == "row" else values[name]
+        return {root_key: out}
+
+    return build
+
+
+async def _results(member: Member, executor: Executor, doc_key: Any,
+                   plain: Callable[[dict[str, Any]], Any] | None) -> AsyncIterator[ExecutionResult]:
     try:
         while True:
             try:
@@ -379,6 +409,8 @@ async def _results(member: Member, executor: Executor, doc_key: Any) -> AsyncIte
                 yield ExecutionResult(data=None, errors=[GraphQLError(exc.message, extensions=extensions(exc))])
                 return
             text = event.encoded.get(doc_key)
+            if text is None and plain is not None:
+                text = event.encoded[doc_key] = Encoded(orjson.dumps(plain(event.values)).decode())
             if text is None:
                 done = execute_subscription_event(executor.build_per_event_executor(event.values))
                 result = await done if inspect.isawaitable(done) else done
