@@ -10,15 +10,11 @@ Out: a Starlette app. Its lifespan applies the bootstrap SQL as the ``DATABASE_U
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -27,12 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from . import errors, guard, keys, login, observe, openapi, pgversion, reflect
+from . import errors, guard, keys, login, observe, openapi, pgversion
 from . import settings as settings_mod
 from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
 from .auth import Authenticator
-from .catalog import Catalog, CatalogHolder
+from .catalog import CatalogHolder
 from .dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from .errors import GatewayError
 from .execute import Executor, create_pool
@@ -44,71 +40,12 @@ from .reload import Reloader
 from .rest import render
 from .rest.routes import ROUTES as REST_ROUTES
 from .settings import Settings
+from .state import Gateway
 
 log = logging.getLogger("gateway")
 
 EXPOSED_HEADERS = ["Content-Range", "X-Total-Count", "Preference-Applied", "Location", "X-Request-Id",
                    "Content-Profile", "X-Total-Count-Estimated"]
-
-
-@dataclass
-class Gateway:
-    """Everything a request handler needs; ``request.app.state.gateway``."""
-
-    settings: Settings
-    executor: Executor
-    catalogs: CatalogHolder
-    auth: Authenticator
-    pool: asyncpg.Pool
-    dsn: str
-    reloads: int = 0  # catalog swaps since start
-    graphql_schema: Any = None  # the GraphQL schema of each role, built from the current catalog
-    server: pgversion.ServerVersion | None = None  # the PostgreSQL served, read at start
-    persisted: PersistedQueries = field(default_factory=PersistedQueries)  # documents known by hash
-    allow_list: AllowList = field(default_factory=AllowList)  # what non-admins may run (empty: anything)
-    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def _load(self, version: int) -> Catalog:
-        """Reflect, retrying briefly: DDL committing during reflection (a DROP racing a
-        pg_catalog read) can fail one attempt; a later attempt sees the finished change."""
-        for attempt in range(4):
-            try:
-                return await reflect.load_catalog(self.dsn, self.settings.schemas, version)
-            except asyncpg.PostgresError as exc:
-                if attempt == 3:
-                    raise
-                log.warning("catalog reflection failed (%s); retrying", exc)
-                await asyncio.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    async def reload_catalog(self) -> None:
-        """Rebuild the catalog from the database and swap it in whole.
-
-        Requests in flight keep the snapshot they started with. Concurrent calls
-        are serialised so an older snapshot never replaces a newer one.
-        """
-        async with self._reload_lock:
-            current = self.catalogs.get() if self.catalogs.ready else None
-            version = (current.version + 1) if current else 1
-            started = time.perf_counter()
-            catalog = await self._load(version)
-            # built off the event loop, then swapped together with its catalog (no await between)
-            schema = await asyncio.to_thread(build_schemas, catalog, self.settings)
-            self.catalogs.swap(catalog)
-            self.graphql_schema = schema
-            self.reloads += 1
-            log.info("catalog loaded", extra={"version": version, "tables": len(catalog.tables),
-                                              "seconds": round(time.perf_counter() - started, 3),
-                                              **catalog_changes(current, catalog)})
-
-
-def catalog_changes(before: Catalog | None, after: Catalog) -> dict[str, list[str]]:
-    """The tables and views a reload added and removed (``schema.name``), for its log line."""
-    if before is None:
-        return {}
-    old, new = set(before.tables), set(after.tables)
-    return {"added": sorted(f"{s}.{n}" for s, n in new - old),
-            "removed": sorted(f"{s}.{n}" for s, n in old - new)}
 
 
 async def health(request: Request) -> Response:
@@ -189,7 +126,7 @@ def create_app(settings: Settings) -> Starlette:
         allow = AllowList.load(settings.graphql_allowlist)
         gw = Gateway(settings, Executor(settings, pool, read_pool), CatalogHolder(),
                      Authenticator(settings), pool, dsn, server=server, persisted=PersistedQueries(allow),
-                     allow_list=allow)
+                     allow_list=allow, schema_builder=build_schemas)
         # listen before the first load, so DDL committed in between is not missed
         reloader = Reloader(dsn, gw.reload_catalog, settings.reload_debounce_ms)
         await reloader.start()
@@ -200,9 +137,8 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await reloader.stop()
-            feed = getattr(gw, "change_feed", None)  # started by the first subscription
-            if feed is not None:
-                await feed.stop()
+            if gw.change_feed is not None:  # started by the first subscription
+                await gw.change_feed.stop()
             await pool.close()
             if read_pool is not None:
                 await read_pool.close()

@@ -10,12 +10,17 @@ Each request is one transaction on a pooled connection, in one of two shapes.
 ``run`` — one round trip, for every request whose result cannot decide a rollback (reads,
 and writes or calls without single-object, max-affected or tx=rollback checks):
 
-  SELECT ... FROM system.gateway_run(role, settings, read_only, sql, params)
+  SELECT ... FROM system.gateway_run(role, settings, read_only, sql, params, name, drop)
 
 The function (schema/50_run.sql) sets the role and the request settings with
 ``set_config(..., true)``, makes the transaction read-only for GET/HEAD, and runs the
-statement with ``EXECUTE ... USING``, so the values stay bound. The statement's implicit
-transaction is the request's transaction; ``statement_timeout`` comes from the connection.
+statement as a prepared statement of the connection, its values bound as one text[]. The
+statement's implicit transaction is the request's transaction; ``statement_timeout`` comes from
+the connection. Each connection remembers which statements it has prepared
+(``GatewayConnection.prepared``): the SQL text travels only on a connection's first use of it,
+and PostgreSQL plans it once per connection instead of on every request (the parse and plan of
+a point read cost more than running it). At most ``PREPARED_PER_CONNECTION`` are kept; the
+least recently used are deallocated by the call that pushes them out.
 
 ``transaction`` — for everything else (admin work, as ``project_admin``, and GraphQL operations):
 
@@ -49,7 +54,10 @@ transaction-local, so nothing leaks from one request to the next.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -86,7 +94,22 @@ class RequestContext:
     timezone: str | None = None  # Prefer: timezone=...; None: the connection's (UTC)
 
 
-RUN_SQL = "SELECT total, page_rows, body, inserted FROM system.gateway_run($1, $2, $3, $4, $5)"
+RUN_SQL = "SELECT total, page_rows, body, inserted FROM system.gateway_run($1, $2, $3, $4, $5, $6, $7)"
+PREPARED_PER_CONNECTION = 256  # statements each connection keeps prepared for system.gateway_run
+
+
+class GatewayConnection(asyncpg.Connection):
+    """A pooled connection that knows which ``system.gateway_run`` statements it has prepared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: collections.OrderedDict[str, None] = collections.OrderedDict()  # LRU, newest last
+
+
+@functools.lru_cache(maxsize=4096)
+def statement_name(sql: str) -> str:
+    """The prepared statement's name for ``sql``: the same text gets the same name everywhere."""
+    return "gw_" + hashlib.blake2b(sql.encode(), digest_size=12).hexdigest()
 
 
 def _literal(value: str) -> str:
@@ -141,6 +164,7 @@ async def create_pool(dsn: str, settings: Settings, *, min_size: int | None = No
         max_inactive_connection_lifetime=300,
         statement_cache_size=512,
         reset=_release_reset,
+        connection_class=GatewayConnection,
         # statement_timeout here as well as in each transaction's setup: a one-round-trip request
         # (``Executor.run``) starts its statement before it can set anything
         server_settings={"application_name": "gateway", "timezone": "UTC",
@@ -186,7 +210,8 @@ class Executor:
     async def _connection(self, read_only: bool) -> AsyncIterator[asyncpg.Connection]:
         pool = self.read_pool if (read_only and self.read_pool is not None) else self.pool
         try:
-            conn = await pool.acquire(timeout=self.settings.pool_timeout)
+            # with an idle connection there is nothing to wait for: skip the timeout's timer and shield
+            conn = await (pool.acquire() if pool.get_idle_size() else pool.acquire(timeout=self.settings.pool_timeout))
         except Exception as exc:  # timeout, connection refused, ...
             raise translate(exc, None) from exc
         try:
@@ -234,11 +259,37 @@ class Executor:
         request's, so it is atomic; use ``transaction`` when the result decides a rollback."""
         _check_role(identity)
         settings = [item for pair in request_settings(identity, ctx) for item in pair]
+        name = statement_name(sql)
         async with self._connection(ctx.read_only) as conn:
+            prepared: collections.OrderedDict[str, None] = conn.prepared
+            known = name in prepared
+            drop: list[str] | None = None
+            if known:
+                prepared.move_to_end(name)
+            elif len(prepared) >= PREPARED_PER_CONNECTION:
+                drop = [prepared.popitem(last=False)[0] for _ in range(len(prepared) - PREPARED_PER_CONNECTION + 1)]
             try:
-                return await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only, sql, params)
+                try:
+                    row = await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only,
+                                              None if known else sql, params, name, drop)
+                except asyncpg.PostgresError as exc:
+                    if not (known and _statement_missing(exc)):
+                        raise
+                    # deallocated behind the gateway's back (DEALLOCATE ALL in a function): prepare again
+                    prepared.clear()
+                    row = await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only, sql, params,
+                                              name, None)
             except Exception as exc:
                 raise translate(exc, identity) from exc
+            prepared[name] = None
+            return row
+
+
+def _statement_missing(exc: asyncpg.PostgresError) -> bool:
+    """Whether ``exc`` says the prepared statement ``gateway_run`` was asked to execute is gone.
+    PL/pgSQL reports it as a statement that returns no rows (42601): the missing statement has no
+    result shape when the EXECUTE is planned."""
+    return exc.sqlstate == "26000" or (exc.sqlstate == "42601" and "does not return tuples" in str(exc))
 
 
 class Transaction:

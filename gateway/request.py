@@ -3,7 +3,7 @@
 In:  nothing; REST parsing (``rest/parse.py``) and GraphQL argument reading
      (``graphql/resolve.py``) both construct these values.
 Out: frozen dataclasses — ``Read``, ``Insert``, ``Update``, ``Delete``, ``Call`` —
-     that the planner (``plan.py``) resolves against the catalog.
+     that the planner (``plan``) resolves against the catalog.
 
 Names here are still unresolved strings: nothing in this module knows whether a
 table, column or relation exists. Values are still as the caller sent them

@@ -20,9 +20,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-from gateway.app import Gateway, create_app
+from gateway.app import create_app
 from gateway.auth import anon_key, sign_token
 from gateway.settings import Settings
+from gateway.state import Gateway
 
 JWT_SECRET = "test-secret-" + "s" * 40
 API_KEY = "ik_" + "0123456789abcdef" * 4

@@ -23,8 +23,9 @@ from support import API_KEY, JWT_SECRET, settings_for
 from test_admin_sqlguard import STRICT_BYPASSES
 
 from gateway.admin.routes import ROUTES
-from gateway.app import Gateway, create_app
+from gateway.app import create_app
 from gateway.auth import sign_token
+from gateway.state import Gateway
 
 ADMIN = {"X-API-Key": API_KEY}
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

@@ -7,8 +7,18 @@ import orjson
 import pytest
 
 from gateway import errors
-from gateway.execute import RequestContext, _literal, setup_sql, translate
+from gateway.execute import (
+    PREPARED_PER_CONNECTION,
+    Executor,
+    RequestContext,
+    _literal,
+    create_pool,
+    setup_sql,
+    statement_name,
+    translate,
+)
 from gateway.identity import Identity
+from gateway.settings import Settings
 
 NASTY = [
     "plain",
@@ -83,6 +93,8 @@ def test_driver_and_pool_failures_are_translated_in_one_place(exc: BaseException
 
 
 RUN = "SELECT * FROM system.gateway_run($1, $2, $3, $4, $5)"
+NAMED_RUN = "SELECT * FROM system.gateway_run($1, $2, $3, $4, $5, $6, $7)"
+RUN_SIGNATURE = "system.gateway_run(text, text[], boolean, text, text[], text, text[])"
 ECHO = "SELECT NULL::bigint, 1::bigint, current_user::text || ' ' || current_setting('request.path'), NULL::bigint"
 
 
@@ -107,8 +119,7 @@ async def test_gateway_run_refuses_roles_and_settings_that_are_not_the_gateways(
 @pytest.mark.parametrize("role", ["anon", "authenticated", "project_admin"])
 async def test_callers_roles_cannot_execute_gateway_run(pg: asyncpg.Connection, role: str) -> None:
     assert await pg.fetchval(
-        "SELECT has_function_privilege($1, 'system.gateway_run(text, text[], boolean, text, text[])', 'EXECUTE')",
-        role) is False
+        "SELECT has_function_privilege($1, $2, 'EXECUTE')", role, RUN_SIGNATURE) is False
 
 
 async def test_a_read_only_run_refuses_to_write(pg: asyncpg.Connection) -> None:
@@ -124,3 +135,98 @@ async def test_a_read_only_run_refuses_to_write(pg: asyncpg.Connection) -> None:
         assert row["page_rows"] == 1
     finally:
         await pg.execute("DROP TABLE public.exec_ro_probe")
+
+
+# an owner-only table owned by project_admin: the owner bypasses row security, every other role
+# sees only the rows whose owner is its JWT subject
+RLS_TABLE = """
+CREATE TABLE IF NOT EXISTS public.exec_plan_probe (owner text, v int);
+ALTER TABLE public.exec_plan_probe OWNER TO project_admin;
+ALTER TABLE public.exec_plan_probe ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS own ON public.exec_plan_probe;
+CREATE POLICY own ON public.exec_plan_probe
+  USING (owner = current_setting('request.jwt.claims', true)::json->>'sub');
+GRANT SELECT ON public.exec_plan_probe TO authenticated;
+REVOKE ALL ON public.exec_plan_probe FROM anon;
+TRUNCATE public.exec_plan_probe;
+INSERT INTO public.exec_plan_probe VALUES ('alice', 1), ('bob', 2), ('bob', 3);
+"""
+PROBE_READ = ("SELECT NULL::bigint, count(*), coalesce(string_agg(v::text, ',' ORDER BY v), ''), NULL::bigint "
+              "FROM public.exec_plan_probe WHERE v > CAST($1[1] AS int)")
+
+
+def _claims(sub: str) -> list[str]:
+    return ["request.jwt.claims", orjson.dumps({"sub": sub}).decode()]
+
+
+async def test_a_named_statement_is_prepared_once_then_run_by_name_with_new_values(pg: asyncpg.Connection) -> None:
+    name = statement_name(PROBE_READ)
+    await pg.execute(RLS_TABLE)
+    try:
+        first = await pg.fetchrow(NAMED_RUN, "project_admin", [], True, PROBE_READ, ["0"], name, None)
+        assert first["body"] == "1,2,3"
+        again = await pg.fetchrow(NAMED_RUN, "project_admin", [], True, None, ["1"], name, None)
+        assert again["body"] == "2,3"
+        assert await pg.fetchval("SELECT count(*) FROM pg_prepared_statements WHERE name = $1", name) == 1
+    finally:
+        await pg.execute("DEALLOCATE ALL; DROP TABLE public.exec_plan_probe")
+
+
+async def test_a_plan_prepared_for_one_caller_never_serves_another_callers_rows(pg: asyncpg.Connection) -> None:
+    """The attack: warm a statement's plan as a role that bypasses row security (the table's owner),
+    then run it by name as other callers. PostgreSQL re-plans for each role and checks privileges
+    at execution: each caller sees exactly its own rows, and a role without SELECT is refused."""
+    name = statement_name(PROBE_READ)
+    await pg.execute(RLS_TABLE)
+    try:
+        for _ in range(8):  # past the five custom plans, so a generic plan is cached
+            owner = await pg.fetchrow(NAMED_RUN, "project_admin", [], True, PROBE_READ, ["0"], name, None)
+        assert owner["body"] == "1,2,3"
+        alice = await pg.fetchrow(NAMED_RUN, "authenticated", _claims("alice"), True, None, ["0"], name, None)
+        bob = await pg.fetchrow(NAMED_RUN, "authenticated", _claims("bob"), True, None, ["0"], name, None)
+        assert (alice["body"], bob["body"]) == ("1", "2,3")
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await pg.fetchrow(NAMED_RUN, "anon", _claims("alice"), True, None, ["0"], name, None)
+        assert caught.value.sqlstate == "42501"
+        owner = await pg.fetchrow(NAMED_RUN, "project_admin", [], True, None, ["0"], name, None)
+        assert owner["body"] == "1,2,3"
+    finally:
+        await pg.execute("DEALLOCATE ALL; DROP TABLE public.exec_plan_probe")
+
+
+@pytest.mark.parametrize("name", ["x; DROP TABLE t", "gw_X", "pg_stmt", "gw_", '"gw_00"'])
+async def test_a_statement_name_that_is_not_the_gateways_is_refused(pg: asyncpg.Connection, name: str) -> None:
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await pg.fetchrow(NAMED_RUN, "authenticated", [], True, ECHO, [], name, None)
+    assert caught.value.sqlstate == "42501"
+
+
+async def test_the_executor_prepares_again_when_its_statements_are_deallocated_behind_its_back(
+        pg_url: str) -> None:
+    settings = Settings(pool_min=1, pool_max=1)
+    pool = await create_pool(pg_url, settings)
+    try:
+        executor = Executor(settings, pool)
+        identity = Identity(role="authenticated", claims={"sub": "x"})
+        ctx = RequestContext(read_only=True)
+        assert (await executor.run(identity, ctx, ECHO, []))["body"] == "authenticated /"
+        async with pool.acquire() as conn:
+            await conn.execute("DEALLOCATE " + statement_name(ECHO))
+        assert (await executor.run(identity, ctx, ECHO, []))["body"] == "authenticated /"
+    finally:
+        await pool.close()
+
+
+async def test_each_connection_keeps_a_bounded_number_of_prepared_statements(pg_url: str) -> None:
+    settings = Settings(pool_min=1, pool_max=1)
+    pool = await create_pool(pg_url, settings)
+    try:
+        executor = Executor(settings, pool)
+        identity = Identity(role="authenticated", claims={})
+        for i in range(PREPARED_PER_CONNECTION + 5):
+            await executor.run(identity, RequestContext(read_only=True), ECHO + f" LIMIT {i + 1}", [])
+        async with pool.acquire() as conn:
+            kept = await conn.fetchval("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'gw\\_%'")
+        assert kept == PREPARED_PER_CONNECTION
+    finally:
+        await pool.close()

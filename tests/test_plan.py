@@ -1,4 +1,4 @@
-"""The planner (gateway/plan.py and its planread/planwrite/plancall parts) on hand-made catalogs.
+"""The planner (the gateway.plan package: read, write and call planners) on hand-made catalogs.
 
 No database: every test builds request-model values, plans them against a small ``Catalog``
 and looks at the plan shape, the parameters, or the GatewayError.
@@ -14,7 +14,7 @@ from gateway import plan
 from gateway import request as rq
 from gateway.catalog import Catalog, Column, ForeignKey, Function, FunctionArg, Table
 from gateway.errors import GatewayError
-from gateway.plannodes import CallPlan, OutColumn, OutEmbed, Pred, ReadPlan, WritePlan
+from gateway.plan.nodes import CallPlan, OutColumn, OutEmbed, Pred, ReadPlan, WritePlan
 from gateway.settings import Settings
 
 SETTINGS = Settings(default_limit=100, max_rows=1000)

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.catalog import Catalog, Column, ForeignKey, Function, FunctionArg, Table
 from gateway.errors import GatewayError
-from gateway.planrels import find_relationship
+from gateway.plan.rels import find_relationship
 
 
 def cols(*names: str) -> tuple[Column, ...]:

@@ -1,4 +1,4 @@
-"""The SQL builder (gateway/sql.py, sqlexpr.py, sqlwrite.py): plans compiled with the postgresql dialect.
+"""The SQL builder (the gateway.sql package: reads, expressions, writes): plans compiled with the postgresql dialect.
 
 No database: the main statement shapes are compared with their full SQL text, and the
 builder's promises are checked directly: one compilation per shape, values only in
@@ -15,9 +15,9 @@ import pytest
 from gateway import plan, sql
 from gateway import request as rq
 from gateway.catalog import Catalog, Column, ForeignKey, Function, FunctionArg, Table
-from gateway.plannodes import ColExpr, P, Pred, ReadPlan, Rel
+from gateway.plan.nodes import ColExpr, P, Pred, ReadPlan, Rel
 from gateway.settings import Settings
-from gateway.sqlexpr import DIALECT, OPERATORS, predicate
+from gateway.sql.expr import DIALECT, OPERATORS, predicate
 
 INT = ("integer", "int4", "int")
 TEXT = ("text", "text", "text")

@@ -40,7 +40,7 @@ from ..identity import Identity
 from . import advisor, bulk, export, importer, introspect, migrations, rawsql
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..state import Gateway
 
 JSON = "application/json"
 

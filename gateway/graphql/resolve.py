@@ -1,17 +1,19 @@
-"""Running a GraphQL operation: one transaction, one statement per root field.
+"""Running a GraphQL operation: one statement per root field; one transaction for a mutation.
 
 In:  a validated operation, the caller's ``Identity`` and the ``CatalogSchema`` it was
      validated against.
 Out: the root fields' values (``resolve_root``, called by graphql-core), or for a
      query PostgreSQL's JSON spliced straight into the response (``fast_response``).
 
-``Operation`` is graphql-core's context value. It opens the caller's transaction
-on the first statement (an introspection-only query never takes a connection),
-serialises statements on that connection with a lock (graphql-core resolves a
-query's root fields concurrently), and after the first failure refuses further
-statements with ``Skipped`` (PostgreSQL has aborted the transaction; those errors
-are dropped from the response). A mutation's fields run in order and the whole
-operation commits only when every field succeeded.
+``Operation`` is graphql-core's context value. A query runs each statement in one round trip
+(``pipeline.run``: the role, the settings and the prepared statement together, read-only), as
+REST reads do: under READ COMMITTED a transaction around several reads would not give them one
+snapshot anyway, and it would cost a BEGIN and a COMMIT round trip. A mutation opens the
+caller's transaction on its first statement, and the whole operation commits only when every
+field succeeded. Statements are serialised with a lock (graphql-core resolves a query's root
+fields concurrently), and after the first failure further statements are refused with
+``Skipped`` (in a mutation PostgreSQL has aborted the transaction; those errors are dropped
+from the response). An introspection-only query never takes a connection.
 
 Fast path: for a query whose root fields are all table reads and whose selection
 PostgreSQL's JSON represents exactly (no ``__typename`` below the root, no renamed
@@ -77,6 +79,9 @@ class Operation:
             if self.failed:
                 raise Skipped()
             try:
+                if self.read_only:  # a query: each statement in its own implicit transaction
+                    ctx = RequestContext(self.method, "/graphql", read_only=True)
+                    return await pipeline.run(self.gw, self.identity, request, ctx, self.catalog)
                 if self._tx is None:
                     ctx = RequestContext(self.method, "/graphql", read_only=self.read_only)
                     self._tx = await self._stack.enter_async_context(

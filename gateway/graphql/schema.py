@@ -74,7 +74,7 @@ from graphql import (
 )
 
 from ..catalog import Catalog, Column, Function, Relationship, Table, TypeCategory
-from ..planwrite import NUMERIC
+from ..plan.write import NUMERIC
 from ..settings import Settings
 from . import admin, aggregate, limits, merge, names, resolve
 from .scalars import ENUM_OPERATORS, KEY_OPERATORS, LIST_OPERATORS, OPERATORS, OUTPUT_CAST, SCALARS, JSONScalar

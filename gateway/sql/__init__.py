@@ -7,8 +7,8 @@ Out: an ``execute.Statement``: PostgreSQL SQL with ``$n`` placeholders and the v
 Every request is one statement returning one row ``(total, page_rows, body, inserted)``:
 ``body`` is the response JSON text built by PostgreSQL (``json_agg``; embeds as
 ``LEFT JOIN LATERAL`` subqueries), so the gateway passes it through without decoding.
-Reads are assembled here; writes and calls in ``sqlwrite.py``; the expressions, the
-relations and the one operator table (``OPERATORS``) in ``sqlexpr.py``.
+Reads are assembled here; writes and calls in ``sql/write.py``; the expressions, the
+relations and the one operator table (``OPERATORS``) in ``sql/expr.py``.
 
 Compilation is cached per shape (``compile_shape``): the SQL text depends only on the
 request's shape, so each distinct shape is compiled once and its prepared statement is
@@ -25,10 +25,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from .execute import Statement
-from .plannodes import Planned, ReadPlan, Rel, Shape, WritePlan
-from .planvalues import pg_array_literal
-from .sqlexpr import (
+from ..execute import Statement
+from ..plan.nodes import Planned, ReadPlan, Rel, Shape, WritePlan
+from ..plan.values import pg_array_literal
+from .expr import (
     DIALECT,
     OPERATORS,
     body_expr,
@@ -39,7 +39,7 @@ from .sqlexpr import (
     sql_string,
     total_expr,
 )
-from .sqlwrite import call_sql, write_sql
+from .write import call_sql, write_sql
 
 __all__ = ["DIALECT", "OPERATORS", "Compiled", "compile_for_run", "compile_shape", "plan_statement", "read_sql",
            "run_params", "statement"]

@@ -2,8 +2,8 @@
 
 In:  request-model pieces (``request.Read``, select items, conditions, order terms), the
      ``Catalog`` and the ``Settings`` (limits).
-Out: plan nodes (``plannodes``): a ``Rel`` tree for a read, and the ``Planner`` base class
-     that the write and call planners (``planwrite.py``, ``plancall.py``) extend.
+Out: plan nodes (``plan.nodes``): a ``Rel`` tree for a read, and the ``Planner`` base class
+     that the write and call planners (``plan/write.py``, ``plan/call.py``) extend.
 
 Unknown tables are 404 TABLE_NOT_FOUND, unknown columns 400 INVALID_QUERY with a "did you
 mean". Filter values stay text and are cast to the column type by PostgreSQL, as PostgREST
@@ -11,7 +11,7 @@ does; obviously malformed numbers, booleans and uuids are refused here with a cl
 and an operator that cannot apply to a column's type is refused before PostgreSQL would answer
 "operator does not exist". A computed field (``f(table) RETURNS scalar``) resolves like a column;
 an aggregate in ``select`` (``amount.sum()``, ``count()``) becomes an aggregated output, refused
-with PGRST123 when ``Settings.aggregates`` is off. Relationships are resolved in ``planrels.py``.
+with PGRST123 when ``Settings.aggregates`` is off. Relationships are resolved in ``plan/rels.py``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from . import errors
-from . import request as rq
-from .catalog import Catalog, Column, Relationship, Table
-from .plannodes import (
+from .. import errors
+from .. import request as rq
+from ..catalog import Catalog, Column, Relationship, Table
+from ..settings import Settings
+from .nodes import (
     CAST_TYPE,
     BoolPred,
     ColExpr,
@@ -41,9 +42,8 @@ from .plannodes import (
     Rel,
     TotalMode,
 )
-from .planrels import find_relationship
-from .planvalues import check_filter_value, pg_array_literal
-from .settings import Settings
+from .rels import find_relationship
+from .values import check_filter_value, pg_array_literal
 
 # operator -> the column families it applies to (absent: every family). A mismatch is refused
 # here; PostgreSQL would answer "operator does not exist" (42883), which maps to a 404.
@@ -215,7 +215,7 @@ class Planner:
         return OutEmbed(key, child, join, rel.to_one, item.spread, item.inner, self.alias("e"))
 
     def relationship(self, parent: Table, name: str, hint: str | None) -> Relationship:
-        """Pick the one relationship ``name`` (+ ``hint``) means, PostgREST's way (``planrels``)."""
+        """Pick the one relationship ``name`` (+ ``hint``) means, PostgREST's way (``plan.rels``)."""
         return find_relationship(self.catalog, parent, name, hint)
 
     def col_expr(self, table: Table, alias: str, ref: rq.FieldRef, cast: str | None = None) -> ColExpr:

@@ -1,7 +1,7 @@
 """The write planner: inserts, upserts, PUT, updates and deletes resolved against the catalog.
 
 In:  ``request.Insert`` / ``Update`` / ``Delete`` and the ``Catalog``.
-Out: a ``plannodes.WritePlan`` whose payload is one JSON parameter (the rows), plus the
+Out: a ``plan.nodes.WritePlan`` whose payload is one JSON parameter (the rows), plus the
      ``Rel`` that shapes the returned representation.
 
 Body keys are checked here: an unknown key is 400 VALIDATION_ERROR naming it (an unknown
@@ -16,12 +16,12 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from . import errors, jsonbody
-from . import request as rq
-from .catalog import Column, Table
-from .plannodes import Rel, WritePlan
-from .planread import Planner
-from .planvalues import check_body_value
+from .. import errors, jsonbody
+from .. import request as rq
+from ..catalog import Column, Table
+from .nodes import Rel, WritePlan
+from .read import Planner
+from .values import check_body_value
 
 
 class WritePlanner(Planner):

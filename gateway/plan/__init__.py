@@ -2,22 +2,24 @@
 
 In:  a ``request.Request`` (from either front end), the current ``Catalog`` and
      the ``Settings`` (limits).
-Out: ``Planned(shape, params)``. ``shape`` is a hashable plan tree (``plannodes``) in
+Out: ``Planned(shape, params)``. ``shape`` is a hashable plan tree (``plan.nodes``) in
      which every caller-supplied value is a ``P`` slot; ``params`` holds the values, in
      slot order, already converted to what the SQL expects (text, text[], JSON text,
-     int). Two requests that differ only in values have equal shapes, so ``sql.py``
+     int). Two requests that differ only in values have equal shapes, so ``sql/__init__.py``
      compiles each shape once.
 
-The work is split by request kind: reads, embeds and filters in ``planread.py``,
-writes in ``planwrite.py``, function calls in ``plancall.py``; this module is the
+The work is split by request kind: reads, embeds and filters in ``plan/read.py``,
+writes in ``plan/write.py``, function calls in ``plan/call.py``; this module is the
 one entry point and re-exports the plan nodes.
 """
 
 from __future__ import annotations
 
-from .catalog import Catalog
-from .plancall import CallPlanner
-from .plannodes import (
+from ..catalog import Catalog
+from ..request import Call, Delete, Insert, Read, Request, Update
+from ..settings import Settings
+from .call import CallPlanner
+from .nodes import (
     BoolPred,
     CallPlan,
     ColExpr,
@@ -37,10 +39,8 @@ from .plannodes import (
     TotalMode,
     WritePlan,
 )
-from .planread import OPERATOR_FAMILIES, unknown_column
-from .planwrite import WritePlanner
-from .request import Call, Delete, Insert, Read, Request, Update
-from .settings import Settings
+from .read import OPERATOR_FAMILIES, unknown_column
+from .write import WritePlanner
 
 __all__ = [
     "OPERATOR_FAMILIES",

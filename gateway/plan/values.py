@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from . import errors
-from .catalog import Column
+from .. import errors
+from ..catalog import Column
 
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")
 _UUID = re.compile(r"^\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$")

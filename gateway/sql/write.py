@@ -1,10 +1,10 @@
 """Write and call statements: a WritePlan or CallPlan -> one SQLAlchemy Core SELECT.
 
-In:  ``plannodes.WritePlan`` (insert/upsert, update, delete) or ``plannodes.CallPlan``.
+In:  ``plan.nodes.WritePlan`` (insert/upsert, update, delete) or ``plan.nodes.CallPlan``.
 Out: one SELECT returning one row ``(total, page_rows, body, inserted)``, like a read:
      the write is a data-modifying CTE (``INSERT/UPDATE/DELETE ... RETURNING``) and the
      representation is built from its RETURNING rows with the read machinery
-     (``sqlexpr.rows_select``), so embeds work on written rows too.
+     (``sql.expr.rows_select``), so embeds work on written rows too.
 
 The payload is one JSON parameter expanded by ``json_populate_recordset`` with the table's
 own row type, so PostgreSQL converts every value with the column's type; a function's
@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement, quoted_name
 from sqlalchemy.sql.functions import Function
 
-from .plannodes import UNNAMED, CallPlan, Rel, WritePlan
-from .sqlexpr import (
+from ..plan.nodes import UNNAMED, CallPlan, Rel, WritePlan
+from .expr import (
     bind,
     body_expr,
     null_of,

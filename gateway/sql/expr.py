@@ -1,13 +1,13 @@
 """SQL expressions and relations: plan nodes -> SQLAlchemy Core, for reads, writes and calls alike.
 
-In:  plan nodes (``plannodes``): column expressions, predicates, order terms and ``Rel``
+In:  plan nodes (``plan.nodes``): column expressions, predicates, order terms and ``Rel``
      trees with their embeds.
 Out: SQLAlchemy Core elements: the predicate of a filter (``OPERATORS``, the one operator
      table REST and GraphQL share), the page of a relation with its embeds as
      ``LEFT JOIN LATERAL`` subqueries (``rows_select``; grouped by its plain outputs when it
      selects aggregates; a computed relationship's lateral is its function's rows, a computed
      field a call on the row), its filtered count (or estimate) and the JSON body aggregate.
-     ``sql.py`` and ``sqlwrite.py`` assemble these into whole statements.
+     ``sql/__init__.py`` and ``sql/write.py`` assemble these into whole statements.
 
 Every value is a bound parameter (``bind``), sent as text (or text[] / JSON text) and cast
 to the column's type by PostgreSQL; every identifier is quoted by SQLAlchemy's preparer.
@@ -26,8 +26,8 @@ from sqlalchemy.sql.elements import ColumnElement, quoted_name
 from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import UserDefinedType
 
-from . import errors
-from .plannodes import (
+from .. import errors
+from ..plan.nodes import (
     CAST_TYPE,
     BoolPred,
     ColExpr,

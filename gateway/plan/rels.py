@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import difflib
 
-from . import errors
-from .catalog import Catalog, Relationship, Table
+from .. import errors
+from ..catalog import Catalog, Relationship, Table
 
 
 def _single(columns: tuple[str, ...]) -> str | None:

@@ -1,9 +1,9 @@
 """Plan nodes: the hashable shapes the planner produces and the SQL builder compiles.
 
-In:  built by the planner (``planread.py``, ``planwrite.py``, ``plancall.py``).
+In:  built by the planner (``plan/read.py``, ``plan/write.py``, ``plan/call.py``).
 Out: ``Planned(shape, params)``. ``shape`` is a tree of frozen dataclasses in which every
      caller-supplied value is a ``P`` slot; ``params`` holds the values in slot order. Two
-     requests that differ only in values have equal shapes, so ``sql.py`` compiles each
+     requests that differ only in values have equal shapes, so ``sql/__init__.py`` compiles each
      shape once.
 """
 

@@ -1,7 +1,7 @@
 """The call planner: a function call (RPC) resolved against the catalog's functions.
 
 In:  a ``request.Call`` (arguments by name, plus select/filters/order/page for row results).
-Out: a ``plannodes.CallPlan``: the chosen overload, the arguments as one JSON parameter, the
+Out: a ``plan.nodes.CallPlan``: the chosen overload, the arguments as one JSON parameter, the
      result kind (scalar, set of scalars, row, set of rows, void) and, for row results, the
      ``Rel`` that shapes them like a table read.
 
@@ -18,12 +18,12 @@ import difflib
 from decimal import Decimal
 from typing import Any, Literal
 
-from . import errors, jsonbody
-from . import request as rq
-from .catalog import Column, Function, FunctionArg, Table
-from .plannodes import UNNAMED, CallPlan, TotalMode
-from .planread import Planner
-from .planvalues import check_body_value
+from .. import errors, jsonbody
+from .. import request as rq
+from ..catalog import Column, Function, FunctionArg, Table
+from .nodes import UNNAMED, CallPlan, TotalMode
+from .read import Planner
+from .values import check_body_value
 
 CallKind = Literal["scalar", "setof_scalar", "row", "setof_row", "void"]
 
