@@ -54,6 +54,7 @@ import orjson
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, OctKey, import_key
+from starlette.datastructures import Headers
 
 from gateway.errors import GatewayError, forbidden
 from gateway.identity import ROLES, Identity, Role
@@ -284,9 +285,9 @@ class Verified:
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup: Starlette's Headers already are, plain dicts are not."""
+    """Case-insensitive lookup: Starlette's Headers already are (no second look), plain dicts are not."""
     value = headers.get(name)
-    if value is None:
+    if value is None and not isinstance(headers, Headers):
         value = next((v for k, v in headers.items() if k.lower() == name), None)
     return value
 
