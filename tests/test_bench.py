@@ -326,3 +326,11 @@ def test_a_postgraphile_answer_is_counted_by_its_nodes():
     assert count_nodes(b'{"data": {"allPosts": {"nodes": [{"rowId": "1"}, {"rowId": "2"}]}}}') == 2
     assert count_nodes(b'{"errors": [{"message": "no"}]}') is None
     assert count_nodes(b"not json") is None
+
+
+def test_an_npm_failure_is_told_by_its_first_error_lines():
+    from gateway.bench.peers import npm_reason
+
+    output = "npm error code ECONNREFUSED\nnpm error syscall connect\nnpm error\nnpm error A complete log ..."
+    assert npm_reason(output).startswith("code ECONNREFUSED | syscall connect | A complete log")
+    assert npm_reason("") == "no output"

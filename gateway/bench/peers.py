@@ -94,8 +94,10 @@ def _installed_version(root: Path, package: str) -> str | None:
         return None
 
 
-def _tail(text: str, lines: int = 3) -> str:
-    return " | ".join(text.strip().splitlines()[-lines:])[:300]
+def npm_reason(output: str) -> str:
+    """The first lines of npm's error output (its code and message; the tail is only log paths)."""
+    lines = [line.removeprefix("npm error").strip() for line in output.strip().splitlines()]
+    return " | ".join(line for line in lines if line)[:200] or "no output"
 
 
 def ensure_postgraphile(say: Callable[[str], None]) -> tuple[list[str] | None, str]:
@@ -120,14 +122,16 @@ def ensure_postgraphile(say: Callable[[str], None]) -> tuple[list[str] | None, s
         root.mkdir(parents=True, exist_ok=True)
         (root / "package.json").write_text('{"private": true, "description": "benchmark peer"}\n')
         try:
-            done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", *packages],
+            # one retry: an unreachable registry should become an n/a row in seconds, not minutes
+            done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",
+                                   "--fetch-retries=1", *packages],
                                   cwd=root, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             return None, f"npm install did not finish within {NPM_TIMEOUT_S} s"
         except OSError as exc:
             return None, f"npm did not run: {exc}"
         if done.returncode != 0:
-            return None, f"npm install failed: {_tail(done.stderr or done.stdout)}"
+            return None, f"npm install failed: {npm_reason(done.stderr or done.stdout)}"
         version = _installed_version(root, "postgraphile")
         if version is None:
             return None, "npm install left no postgraphile package"
