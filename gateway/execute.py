@@ -210,7 +210,8 @@ class Executor:
     async def _connection(self, read_only: bool) -> AsyncIterator[asyncpg.Connection]:
         pool = self.read_pool if (read_only and self.read_pool is not None) else self.pool
         try:
-            conn = await pool.acquire(timeout=self.settings.pool_timeout)
+            # with an idle connection there is nothing to wait for: skip the timeout's timer and shield
+            conn = await (pool.acquire() if pool.get_idle_size() else pool.acquire(timeout=self.settings.pool_timeout))
         except Exception as exc:  # timeout, connection refused, ...
             raise translate(exc, None) from exc
         try:

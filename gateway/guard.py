@@ -94,6 +94,11 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def chunked(scope: Scope) -> bool:
+    """Whether the request body comes with ``Transfer-Encoding`` (chunked) rather than a length."""
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers") or [])
+
+
 async def send_error(send: Send, exc: GatewayError, path: str = "") -> None:
     headers = [(b"content-type", JSON_MEDIA), (b"connection", b"close")]
     headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
@@ -121,6 +126,11 @@ class Guard:
             problem = BodyTooLarge(limit)
         if problem is not None:
             await send_error(send, problem, scope.get("path", ""))
+            return
+        if declared is not None or not chunked(scope):
+            # a declared length within the limit is all the server reads, and a request with neither
+            # header has no body: only a chunked body needs counting as it arrives
+            await self.app(scope, receive, send)
             return
         await _Metered(self.app, limit).run(scope, receive, send)
 

@@ -125,11 +125,18 @@ class Metrics:
         self.db_errors = Counter("gateway_db_errors", "Error responses caused by the database, by SQLSTATE class",
                                  ("sqlstate_class",), registry=reg)
         self._reloads_seen = 0  # Gateway.reloads already added to the counter
+        # each label set's two series, looked up once: prometheus_client's labels() costs more than
+        # the increment (the set is bounded: methods x route templates x statuses)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        series = self._series.get((method, route, status))
+        if series is None:
+            labels = (method, route, str(status))
+            series = self._series[(method, route, status)] = (self.requests.labels(*labels),
+                                                              self.latency.labels(*labels))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def sync(self, gw: Any) -> None:
         """Copy the gateway's pool sizes, catalog version and reload count into the metrics."""

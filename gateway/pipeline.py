@@ -5,8 +5,9 @@ In:  a ``request.Request`` from either front end, the caller's ``Identity`` and
 Out: a ``Result``: the JSON body text PostgreSQL built, the total and the row
      counts the front ends turn into status codes and headers.
 
-Both front ends call ``run`` (one transaction per request) or ``run_in`` (inside
-a transaction the caller holds, as GraphQL does for a multi-field operation).
+Both front ends call ``run`` (one transaction per request: REST, and each root field of a
+GraphQL query) or ``run_in`` (inside a transaction the caller holds, as a GraphQL mutation
+does for all of its fields).
 
 A request whose result cannot decide a rollback runs in one round trip
 (``Executor.run``), reads included, their estimated totals too (the statement takes the
@@ -47,9 +48,11 @@ class Result:
     estimated: bool = False  # ``total`` is the planner's estimate, not a count (X-Total-Count-Estimated)
 
 
-async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext) -> Result:
-    """Plan and run ``req`` in its own transaction as ``identity``."""
-    catalog = gw.catalogs.get()
+async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestContext,
+              catalog: Catalog | None = None) -> Result:
+    """Plan and run ``req`` in its own transaction as ``identity``, against ``catalog`` (default: the
+    current one; GraphQL passes the snapshot its schema was built from)."""
+    catalog = catalog or gw.catalogs.get()
     prepared = prepare(req, catalog, gw.settings)  # planning errors never take a connection
     planned = prepared.planned
     schema = _schema(planned.shape)

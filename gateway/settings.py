@@ -136,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("graphql_max_subscriptions", "GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS", 10000, _int,
             "Most change streams and live queries open at once per gateway process."),
     Setting("graphql_subscription_buffer", "GATEWAY_GRAPHQL_SUBSCRIPTION_BUFFER", 1000, _int,
-            "Changes that may wait for one subscriber; one more ends its subscription (slow consumer)."),
+            "Events that may wait for one subscriber; one more disconnects it (slow consumer)."),
     Setting("graphql_live_debounce_ms", "GATEWAY_GRAPHQL_LIVE_DEBOUNCE_MS", 50, _int,
             "How long a live query waits after a change before it re-runs (a burst costs one re-run)."),
     Setting("aggregates", "GATEWAY_AGGREGATES", True, _bool,

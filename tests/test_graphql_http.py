@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from support import Running, app_with
 
-from gateway.execute import Transaction
+from gateway.execute import Executor, Transaction
 from gateway.graphql import view
 
 SCHEMA = "gql_http"
@@ -85,6 +85,15 @@ async def test_a_list_with_to_one_and_to_many_relations_comes_back_nested(gw: Ru
         {"id": 2, "title": "beta", "writer": {"name": "ann"}, "remarks": [{"body": "ok"}]}]}}
 
 
+async def test_a_repeated_query_is_answered_for_its_own_variables_each_time(gw: Running, data: None) -> None:
+    query = ("query ($id: Int!, $full: Boolean!) { articles(filter: {id: {eq: $id}}) "
+             "{ id title @include(if: $full) } }")
+    for _ in range(2):  # the second round is answered from the remembered translation
+        assert (await gql(gw, query, {"id": 1, "full": True}))["data"]["articles"] == [{"id": 1, "title": "alpha"}]
+        assert (await gql(gw, query, {"id": 2, "full": False}))["data"]["articles"] == [{"id": 2}]
+        assert (await gql(gw, query, {"full": False, "id": 1}))["data"]["articles"] == [{"id": 1}]
+
+
 async def test_scalars_come_back_in_their_graphql_form(gw: Running, data: None) -> None:
     body = await gql(gw, "{ writers(orderBy: [{id: ASC}]) { karma balance } articles_by_pk(id: 1) "
                      "{ status tags meta } }")
@@ -100,15 +109,21 @@ async def test_a_renamed_enum_label_is_served_by_its_graphql_name(gw: Running, d
 
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every request statement the executor runs (role/claims setup excluded)."""
+    """The SQL of every request statement the executor runs, in a transaction or in one round trip
+    (role/claims setup excluded)."""
     seen: list[str] = []
-    original = Transaction.fetchrow
+    in_transaction, alone = Transaction.fetchrow, Executor.run
 
     async def counting(self: Transaction, stmt: Any) -> Any:
         seen.append(stmt.sql)
-        return await original(self, stmt)
+        return await in_transaction(self, stmt)
+
+    async def counting_alone(self: Executor, identity: Any, ctx: Any, sql: str, params: Any) -> Any:
+        seen.append(sql)
+        return await alone(self, identity, ctx, sql, params)
 
     monkeypatch.setattr(Transaction, "fetchrow", counting)
+    monkeypatch.setattr(Executor, "run", counting_alone)
     return seen
 
 
@@ -122,6 +137,31 @@ async def test_each_root_field_is_one_statement_whatever_the_nesting(
         n: articles_count }}""")
     assert "errors" not in body and len(body["data"]["a"]) == 4 and body["data"]["n"] == 4
     assert len(statements) == 3
+
+
+@pytest.fixture
+def transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The HTTP method of every BEGIN ... COMMIT transaction the executor opens."""
+    opened: list[str] = []
+    original = Executor.transaction
+
+    def counting(self: Executor, identity: Any, ctx: Any, *args: Any) -> Any:
+        opened.append(ctx.method)
+        return original(self, identity, ctx, *args)
+
+    monkeypatch.setattr(Executor, "transaction", counting)
+    return opened
+
+
+async def test_a_query_runs_each_root_field_in_one_round_trip_and_a_mutation_in_one_transaction(
+        gw: Running, data: None, statements: list[str], transactions: list[str]) -> None:
+    body = await gql(gw, "{ articles(limit: 1) { id } writers { name articles(limit: 1) { title } } }")
+    assert "errors" not in body and len(statements) == 2 and transactions == []
+    body = await gql(gw, '{ articles(limit: 1) { __typename id } }')  # the graphql-core path, not the fast one
+    assert body["data"]["articles"][0]["__typename"] == "Articles" and transactions == []
+    body = await gql(gw, 'mutation { a: update_writers(filter: {id: {eq: 1}}, set: {name: "ann"}) { id } '
+                         'b: update_writers(filter: {id: {eq: 2}}, set: {name: "bob"}) { id } }')
+    assert "errors" not in body and transactions == ["POST"]
 
 
 QUERIES = [  # (query, answered by the fast path)

@@ -1,14 +1,16 @@
 """Generated subscriptions (gateway/graphql/subscriptions.py, feed.py) with a real WebSocket client.
 
 Change streams re-read as the subscriber under an owner-only RLS policy, filters, DELETE keys,
-live queries, two gateway processes, a PostgreSQL restart, a slow consumer, the trigger
-installed for project_admin's tables, and a subscriber without SELECT.
+live queries, two gateway processes, a PostgreSQL restart, a slow consumer disconnected, a burst
+delivered once and in order to grouped subscribers, RLS within one batch, the trigger installed
+for project_admin's tables, and a subscriber without SELECT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from liveserver import LiveServer, live_server
 from support import API_KEY, run_sql
 from test_faults import Cluster, cluster  # noqa: F401 - a PostgreSQL of its own, restartable
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 SCHEMA = "gql_sub"
 DELIVERY = 1.0  # seconds: "reaches its subscriber within a second"
@@ -166,6 +169,7 @@ async def test_a_subscriber_without_select_privilege_gets_an_error_and_no_stream
     async with client.ws:
         refused = await client.next()  # anon's schema has no posts at all
         assert (refused["id"], refused["type"]) == ("1", "error"), refused
+        assert refused["payload"][0]["extensions"]["code"] == "INVALID_QUERY", refused  # as over HTTP
         await insert(server, "alice", "not for anon")
         await client.nothing_more()
 
@@ -179,23 +183,87 @@ async def test_a_change_made_through_one_gateway_process_reaches_a_subscriber_of
             assert (await client.data())["posts_changes"]["pk"] == {"id": row_id}
 
 
-async def test_a_slow_consumer_is_ended_with_an_error(server: LiveServer, pg_url: str, pg_sql: Any) -> None:
+async def test_a_slow_consumer_that_stops_reading_is_disconnected_and_its_subscription_freed(
+        server: LiveServer, pg_url: str, pg_sql: Any) -> None:
     with live_server(pg_url, (SCHEMA,), graphql_subscription_buffer=3) as small:
-        client = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
-        async with client.ws:
-            # a first change proves the subscription is registered (the server opens it asynchronously)
+        # a small receive buffer and no compression: the server's writes block after a few rows
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", int(small.url.rsplit(":", 1)[1])))
+        ws = await connect(ws_url(small), sock=raw, compression=None, max_queue=1,
+                           subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        client = Client(ws)
+        async with ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"X-API-Key": API_KEY}}))
+            assert (await client.next())["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": CHANGES}}))
+            await asyncio.sleep(0.3)  # the server opens the subscription asynchronously
             await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) VALUES ('first', gen_random_uuid())")
             assert (await client.data(timeout=10))["posts_changes"]["op"] == "INSERT"
-            await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) SELECT 'burst ' || i, gen_random_uuid() "
-                         "FROM generate_series(1, 200) i")
-            seen = []
-            while True:
-                message = await client.next(timeout=10)
-                seen.append(message)
-                if message["type"] != "next" or "errors" in message["payload"]:
-                    break
-            assert "Slow consumer: the subscription fell too far behind" in json.dumps(message), message
-            assert len(seen) < 200
+            # the client stops reading while 2 MB of changes are committed
+            await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) SELECT (SELECT string_agg(md5(random()::text), "
+                         "'') FROM generate_series(1, 600 + i % 2)), gen_random_uuid() FROM generate_series(1, 100) i")
+            await asyncio.sleep(2)
+            seen: list[dict[str, Any]] = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    seen.append(await client.next(timeout=30))
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013, closed.value
+            assert "Slow consumer" in closed.value.rcvd.reason
+            assert len(seen) < 100  # it was not sent everything
+            ended = next(m for m in seen if m["type"] != "next" or "errors" in m["payload"])  # says why
+            assert ended["type"] == "next" and ended["payload"]["errors"][0]["extensions"]["code"] == \
+                "SERVICE_UNAVAILABLE", ended
+            assert "Slow consumer" in ended["payload"]["errors"][0]["message"]
+        # the process serves new subscribers as before
+        fresh = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+        async with fresh.ws:
+            await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) VALUES ('later', gen_random_uuid())")
+            assert (await fresh.data(timeout=10))["posts_changes"]["op"] == "INSERT"
+
+
+async def test_a_burst_of_inserts_reaches_every_subscriber_exactly_once_and_in_order(
+        server: LiveServer, pg_sql: Any) -> None:
+    admin = {"X-API-Key": API_KEY}
+    clients = [await subscribe(server, CHANGES, admin), await subscribe(server, CHANGES, admin),  # one group
+               await subscribe(server, "subscription { posts_changes { pk row { title } } }", admin),
+               await subscribe(server, "subscription { posts_changes { op pk } }", admin)]
+    try:
+        await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) SELECT 'burst ' || i, gen_random_uuid() "
+                     "FROM generate_series(1, 150) i")
+        for i in range(30):  # and many small transactions, as fast as they come
+            await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) VALUES ('single {i}', gen_random_uuid())")
+        await pg_sql(f"UPDATE {SCHEMA}.posts SET title = 'changed' WHERE title = 'single 29'")
+        expected: list[Any] = []
+        for client in clients:
+            got = [(await client.data(timeout=10))["posts_changes"] for _ in range(181)]
+            await client.nothing_more()
+            ids = [event["pk"]["id"] for event in got]
+            assert ids[:-1] == sorted(ids[:-1]) and len(set(ids[:-1])) == 180, ids  # serial ids: commit order
+            assert ids[-1] == ids[-2]  # the update of the last insert comes last
+            expected = expected or ids
+            assert ids == expected  # every subscriber saw the same events
+            if "row" in got[0]:
+                assert got[0]["row"]["title"] == "burst 1" and got[-1]["row"]["title"] == "changed"
+    finally:
+        for client in clients:
+            await client.ws.close()
+
+
+async def test_owner_only_rls_holds_when_two_users_rows_are_read_in_the_same_batch(
+        server: LiveServer, pg_sql: Any) -> None:
+    alice = await subscribe(server, CHANGES, bearer(server, "alice"))
+    bob = await subscribe(server, CHANGES, bearer(server, "bob"))
+    async with alice.ws, bob.ws:
+        # one transaction: alice's and bob's rows interleaved, announced together
+        await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) SELECT 'batch ' || i, "
+                     f"CASE WHEN i % 2 = 0 THEN '{server.uid('alice')}'::uuid ELSE '{server.uid('bob')}'::uuid END "
+                     "FROM generate_series(1, 20) i")
+        for client, mine in ((alice, [f"batch {i}" for i in range(2, 21, 2)]),
+                             (bob, [f"batch {i}" for i in range(1, 20, 2)])):
+            got = [(await client.data())["posts_changes"]["row"]["title"] for _ in range(10)]
+            assert got == mine
+            await client.nothing_more()
 
 
 async def test_live_queries_resume_and_resend_after_a_postgresql_restart(cluster: Cluster) -> None:  # noqa: F811

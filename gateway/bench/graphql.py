@@ -208,8 +208,9 @@ async def idle_memory(url: str, key: str, worker: Any, n: int, query: str, label
         await ws.close()
 
 
-async def latency(url: str, key: str, dsn: str, subscribers: int, rate: float, seconds: float) -> None:
-    """Commit-to-delivery latency of ``events_changes`` for ``subscribers`` under ``rate`` inserts/s."""
+async def latency(url: str, keys: list[str], dsn: str, subscribers: int, rate: float, seconds: float) -> None:
+    """Commit-to-delivery latency of ``events_changes`` for ``subscribers`` under ``rate`` inserts/s;
+    subscriber ``i`` connects with ``keys[i % len(keys)]``."""
     import json
 
     import asyncpg
@@ -217,9 +218,10 @@ async def latency(url: str, key: str, dsn: str, subscribers: int, rate: float, s
 
     received: list[dict[int, float]] = []
     sockets = []
-    for _ in range(subscribers):
+    for i in range(subscribers):
         ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {keys[i % len(keys)]}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"id": "1", "type": "subscribe",
                                   "payload": {"query": "subscription { events_changes { pk row { id } } }"}}))
@@ -255,13 +257,19 @@ async def latency(url: str, key: str, dsn: str, subscribers: int, rate: float, s
         print("change latency: nothing delivered")
         return
     p50, p99 = delays[len(delays) // 2], delays[min(len(delays) - 1, int(len(delays) * 0.99))]
-    print(f"change latency, {subscribers} subscribers, {rate:.0f} inserts/s for {seconds:.0f} s: "
+    callers = "one caller" if len(keys) == 1 else f"{len(keys)} distinct users"
+    print(f"change latency, {subscribers} subscribers ({callers}), {rate:.0f} inserts/s for {seconds:.0f} s: "
           f"delivered {len(delays):,}/{expected:,}, commit->delivery p50 {p50:.1f} ms, p99 {p99:.1f} ms",
           flush=True)
 
 
-def subscription_figures(dsn: str, folder: Path, n: int, subscribers: int, rate: float, seconds: float) -> None:
-    from gateway.auth import anon_key
+def subscription_figures(dsn: str, folder: Path, n: int, subscribers: int, rate: float, seconds: float,
+                         identities: int = 1) -> None:
+    """Idle memory of ``n`` subscriptions, then change latency with one caller and, when
+    ``identities`` > 1, with the subscribers spread over that many users."""
+    import uuid
+
+    from gateway.auth import anon_key, sign_token
 
     from . import procs
 
@@ -279,7 +287,12 @@ def subscription_figures(dsn: str, folder: Path, n: int, subscribers: int, rate:
                 await idle_memory(url, key, worker, n, "subscription { events_changes { pk } }",
                                   "idle change streams (events_changes)", first_event=False)
             if subscribers and seconds:
-                await latency(url, key, dsn, subscribers, rate, seconds)
+                await latency(url, [key], dsn, subscribers, rate, seconds)
+                if identities > 1:
+                    users = [sign_token(secret, {"sub": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"user{i}")),
+                                                 "role": "authenticated"}, 3600)
+                             for i in range(identities)]
+                    await latency(url, users, dsn, subscribers, rate, seconds)
 
         asyncio.run(measure())
     finally:

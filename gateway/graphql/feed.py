@@ -5,11 +5,13 @@ In:  notifications sent by ``system.publish_change()`` (``schema/60_changes.sql`
      process (like ``reload.py``'s, not part of the request pool).
 Out: ``Feed.subscribe(tables)`` -> a ``Subscription`` whose ``next()`` returns the next
      ``Change`` of those tables, or ``RESYNC`` after the listener reconnected (changes made
-     meanwhile are lost: live queries re-run, change streams carry on).
+     meanwhile are lost: live queries re-run, change streams carry on). Every change carries
+     ``seq``, its rank in this process's order of arrival (``Feed.seq`` is the last one given).
 
 Bounded everywhere: at most ``graphql_max_subscriptions`` subscriptions per process, at most
-``graphql_subscription_buffer`` changes waiting per subscription — a subscriber that falls
-further behind is ended with an error (``SlowConsumer``) rather than growing memory.
+``limit`` changes waiting per subscription — one that falls further behind is ended with an
+error (``slow_consumer()``) and its ``on_overflow`` callback runs (the WebSocket layer
+disconnects the client) rather than growing memory.
 
 Several gateway processes each LISTEN; PostgreSQL delivers every notification to each.
 """
@@ -21,6 +23,7 @@ import collections
 import contextlib
 import logging
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +31,15 @@ import asyncpg
 import orjson
 
 from ..errors import GatewayError
+from ..execute import RequestContext
+from ..identity import ADMIN
 from ..settings import Settings
 
 log = logging.getLogger("gateway.graphql")
 
 CHANNEL = "gateway_changes"
+TRIGGER = "gateway_changes"
+PUBLISH = "SELECT system.publish_changes(pg_catalog.to_regclass($1))"
 APPLICATION_NAME = "gateway change feed"
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
 
@@ -42,9 +49,7 @@ class Change:
     table: tuple[str, str]  # (schema, name), the catalog's table key
     op: str  # INSERT, UPDATE or DELETE
     pk: dict[str, Any]  # primary key column -> value
-    # re-reads of this change by (caller, request), shared by subscribers who would run the very same
-    # statement as the very same caller; dropped with the change once every subscriber took it
-    reads: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    seq: int = field(default=0, compare=False)  # rank of arrival in this process (Feed.seq)
 
 
 RESYNC = Change(("", ""), "RESYNC", {})  # the listener reconnected: changes may have been missed
@@ -58,10 +63,12 @@ def slow_consumer() -> GatewayError:
 class Subscription:
     """One subscriber's queue of changes (bounded)."""
 
-    def __init__(self, feed: Feed, tables: frozenset[tuple[str, str]], limit: int) -> None:
+    def __init__(self, feed: Feed, tables: frozenset[tuple[str, str]], limit: int,
+                 on_overflow: Callable[[], None] | None = None) -> None:
         self.feed = feed
         self.tables = tables
         self.limit = limit
+        self.on_overflow = on_overflow
         self.queue: collections.deque[Change] = collections.deque()
         self.ready = asyncio.Event()
         self.overflowed = False
@@ -72,6 +79,9 @@ class Subscription:
         if len(self.queue) >= self.limit:
             self.overflowed = True  # no more memory for this one; next() ends it
             self.queue.clear()
+            self.close()
+            if self.on_overflow is not None:
+                self.on_overflow()
         else:
             self.queue.append(change)
         self.ready.set()
@@ -104,6 +114,7 @@ class Feed:
         self.settings = settings
         self.by_table: dict[tuple[str, str], set[Subscription]] = collections.defaultdict(set)
         self.count = 0
+        self.seq = 0
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -130,12 +141,15 @@ class Feed:
         if conn is not None and not conn.is_closed():
             conn.terminate()
 
-    def subscribe(self, tables: frozenset[tuple[str, str]]) -> Subscription:
+    def subscribe(self, tables: frozenset[tuple[str, str]], limit: int | None = None,
+                  on_overflow: Callable[[], None] | None = None) -> Subscription:
+        """A queue of the changes of ``tables`` from now on, at most ``limit`` waiting (the
+        ``graphql_subscription_buffer`` setting by default); ``on_overflow`` runs once if it overflows."""
         if self.count >= self.settings.graphql_max_subscriptions:
             raise GatewayError(503, "SERVICE_UNAVAILABLE",
                                f"This gateway process already serves {self.count} subscriptions",
                                next_actions="Retry later, or raise GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS")
-        sub = Subscription(self, tables, self.settings.graphql_subscription_buffer)
+        sub = Subscription(self, tables, limit or self.settings.graphql_subscription_buffer, on_overflow)
         for table in tables:
             self.by_table[table].add(sub)
         self.count += 1
@@ -156,10 +170,11 @@ class Feed:
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
             raw = orjson.loads(payload)
-            change = Change((raw["s"], raw["t"]), raw["op"], raw["pk"])
+            change = Change((raw["s"], raw["t"]), raw["op"], raw["pk"], self.seq + 1)
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignoring a malformed change notification %r", payload[:200])
             return
+        self.seq += 1
         for sub in tuple(self.by_table.get(change.table, ())):
             sub.offer(change)
 
@@ -212,6 +227,24 @@ class Feed:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.terminate()
+
+
+async def publish(gw: Any, tables: Iterable[tuple[str, str]]) -> None:
+    """Install the change trigger where the catalog shows none (as project_admin, never the caller)."""
+    published: set[tuple[str, str]] = gw.__dict__.setdefault("published_tables", set())
+    present = {(t.schema, t.table) for t in gw.catalogs.get().triggers if t.name == TRIGGER}
+    for schema, name in tables:
+        if (schema, name) in present or (schema, name) in published:
+            continue
+        quoted = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+        try:
+            async with gw.executor.transaction(ADMIN, RequestContext("POST", "/graphql")) as tx:
+                await tx.execute(PUBLISH, quoted)
+        except GatewayError as exc:
+            raise GatewayError(403, "FORBIDDEN", f"Changes of {schema}.{name} are not published",
+                               next_actions=f"The table's owner runs: SELECT system.publish_changes('{quoted}')",
+                               details=exc.message) from None
+        published.add((schema, name))
 
 
 def feed_of(gw: Any) -> Feed:

@@ -1,17 +1,19 @@
-"""Running a GraphQL operation: one transaction, one statement per root field.
+"""Running a GraphQL operation: one statement per root field; one transaction for a mutation.
 
 In:  a validated operation, the caller's ``Identity`` and the ``CatalogSchema`` it was
      validated against.
 Out: the root fields' values (``resolve_root``, called by graphql-core), or for a
      query PostgreSQL's JSON spliced straight into the response (``fast_response``).
 
-``Operation`` is graphql-core's context value. It opens the caller's transaction
-on the first statement (an introspection-only query never takes a connection),
-serialises statements on that connection with a lock (graphql-core resolves a
-query's root fields concurrently), and after the first failure refuses further
-statements with ``Skipped`` (PostgreSQL has aborted the transaction; those errors
-are dropped from the response). A mutation's fields run in order and the whole
-operation commits only when every field succeeded.
+``Operation`` is graphql-core's context value. A query runs each statement in one round trip
+(``pipeline.run``: the role, the settings and the prepared statement together, read-only), as
+REST reads do: under READ COMMITTED a transaction around several reads would not give them one
+snapshot anyway, and it would cost a BEGIN and a COMMIT round trip. A mutation opens the
+caller's transaction on its first statement, and the whole operation commits only when every
+field succeeded. Statements are serialised with a lock (graphql-core resolves a query's root
+fields concurrently), and after the first failure further statements are refused with
+``Skipped`` (in a mutation PostgreSQL has aborted the transaction; those errors are dropped
+from the response). An introspection-only query never takes a connection.
 
 Fast path: for a query whose root fields are all table reads and whose selection
 PostgreSQL's JSON represents exactly (no ``__typename`` below the root, no renamed
@@ -77,6 +79,9 @@ class Operation:
             if self.failed:
                 raise Skipped()
             try:
+                if self.read_only:  # a query: each statement in its own implicit transaction
+                    ctx = RequestContext(self.method, "/graphql", read_only=True)
+                    return await pipeline.run(self.gw, self.identity, request, ctx, self.catalog)
                 if self._tx is None:
                     ctx = RequestContext(self.method, "/graphql", read_only=self.read_only)
                     self._tx = await self._stack.enter_async_context(
@@ -174,20 +179,53 @@ def _fast_part(kind: str, result: Any) -> bytes:
     return body.encode()
 
 
+STEPS_MEMO_SIZE = 1024  # translated operations remembered per schema
+
+
 async def fast_response(op: Operation, schema: GraphQLSchema, operation: OperationDefinitionNode,
-                        fragments: dict[str, Any], raw_variables: dict[str, Any] | None) -> bytes | None:
-    """The response body built from PostgreSQL's JSON, or None when the normal path must answer."""
+                        fragments: dict[str, Any], raw_variables: dict[str, Any] | None,
+                        memo: dict[Any, Any] | None = None) -> bytes | None:
+    """The response body built from PostgreSQL's JSON, or None when the normal path must answer.
+
+    ``memo`` (one per schema snapshot) keeps each operation's translation per variable values, so
+    a repeated query goes straight to the statements, as a repeated REST read does."""
+    planned = _translated(op, schema, operation, fragments, raw_variables, memo)
+    if planned is None:
+        return None
+    steps, cost = planned
+    try:
+        op.charge(cost)
+        parts = [orjson.dumps(s.key) + b":" + (b'"Query"' if s.request is None else
+                                               _fast_part(s.kind, await op.run(s.request))) for s in steps]
+    except GatewayError:
+        return None
+    return b'{"data":{' + b",".join(parts) + b"}}"
+
+
+def _translated(op: Operation, schema: GraphQLSchema, operation: OperationDefinitionNode,
+                fragments: dict[str, Any], raw_variables: dict[str, Any] | None,
+                memo: dict[Any, Any] | None) -> tuple[list[Any], int] | None:
+    """The operation's root steps and row cost, or None when the fast path does not apply."""
+    try:
+        variables = orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS) if raw_variables else b""
+    except TypeError:  # not JSON-encodable after all: no memo
+        variables, memo = b"", None
+    key = (id(operation), variables, op.identity.is_admin)
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None and hit[0] is operation:  # the id is only trusted for the node it was taken of
+        return hit[1]
     coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables or {})
     if isinstance(coerced, list):  # variable errors: graphql-core reports them
         return None
     walk = Walk(coerced, fragments, op.settings)
     try:
         steps = operation_steps(schema, operation, walk, FAST_KINDS)
-        if steps is None or not walk.exact:
-            return None
-        op.charge(walk.cost)
-        parts = [orjson.dumps(s.key) + b":" + (b'"Query"' if s.request is None else
-                                               _fast_part(s.kind, await op.run(s.request))) for s in steps]
     except GatewayError:
         return None
-    return b'{"data":{' + b",".join(parts) + b"}}"
+    if steps is None or not walk.exact:
+        return None
+    if memo is not None:
+        if len(memo) >= STEPS_MEMO_SIZE:
+            memo.clear()
+        memo[key] = (operation, (steps, walk.cost))
+    return steps, walk.cost

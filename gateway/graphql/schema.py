@@ -91,6 +91,8 @@ class CatalogSchema:
     settings: Settings
     schema: GraphQLSchema
     documents: limits.Documents = field(compare=False)  # parsed + validated documents, per query text
+    # fast-path queries already translated: (operation, variables, admin) -> their root steps
+    steps: dict[Any, Any] = field(default_factory=dict, compare=False)
 
 
 ORDER_DIRECTION = GraphQLEnumType("OrderDirection", {

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -39,12 +39,10 @@ from graphql import (
     get_named_type,
 )
 
-from ..errors import GatewayError
-from ..execute import RequestContext
-from ..identity import ADMIN
-from .feed import RESYNC, Change, Subscription, feed_of
+from .feed import RESYNC, Subscription, feed_of, publish
 from .resolve import OUTPUT
 from .scalars import JSONScalar
+from .streams import spec_of, streams_of
 from .translate import GATEWAY, RelationField, RootField, Walk, collect, root_request
 
 log = logging.getLogger("gateway.graphql")
@@ -110,30 +108,11 @@ def add_subscriptions(schema: GraphQLSchema) -> GraphQLSchema:
 # --------------------------------------------------------------------------- opening a subscription
 
 
-async def _publish(session: Any, tables: Iterable[tuple[str, str]]) -> None:
-    """Install the change trigger where the catalog shows none (as project_admin, never the caller)."""
-    gw = session.gw
-    published: set[tuple[str, str]] = gw.__dict__.setdefault("published_tables", set())
-    present = {(t.schema, t.table) for t in gw.catalogs.get().triggers if t.name == TRIGGER}
-    for schema, name in tables:
-        if (schema, name) in present or (schema, name) in published:
-            continue
-        quoted = '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
-        try:
-            async with gw.executor.transaction(ADMIN, RequestContext("POST", "/graphql")) as tx:
-                await tx.execute(PUBLISH, quoted)
-        except GatewayError as exc:
-            raise GatewayError(403, "FORBIDDEN", f"Changes of {schema}.{name} are not published",
-                               next_actions=f"The table's owner runs: SELECT system.publish_changes('{quoted}')",
-                               details=exc.message) from None
-        published.add((schema, name))
-
-
 async def _open(session: Any, tables: set[tuple[str, str]]) -> Subscription:
     feed = feed_of(session.gw)
     await feed.start()
-    await _publish(session, tables)
-    return feed.subscribe(frozenset(tables))
+    await publish(session.gw, tables)
+    return feed.subscribe(frozenset(tables), on_overflow=getattr(session, "slow_consumer", None))
 
 
 def _read_tables(root: RootField, fdef: GraphQLField, nodes: Any, walk: Walk) -> set[tuple[str, str]]:
@@ -192,62 +171,16 @@ async def live(_root: Any, info: Any, **args: Any) -> AsyncIterator[Any]:
 # --------------------------------------------------------------------------- change streams
 
 
-async def _shared(change: Change, session: Any, request: Any) -> Any:
-    """``request`` run as the session's caller, once per change for every subscriber who would run the
-    very same statement as the very same caller (same role and claims): 100 subscribers of one
-    query and role cost one re-read per change, not 100."""
-    identity = session.identity
-    key = (identity.role, orjson.dumps(dict(identity.claims), option=orjson.OPT_SORT_KEYS), request)
-    task = change.reads.get(key)
-    if task is None:
-        task = change.reads[key] = asyncio.ensure_future(session.run(request))
-    return await asyncio.shield(task)
-
-
 async def changes(_root: Any, info: Any, **args: Any) -> AsyncIterator[dict[str, Any]]:
+    """The change stream as graphql-core's source stream (the path used when ``streams.open_fast``
+    does not apply, e.g. with the user's Strawberry extensions): the events of the subscriber's
+    group (``streams.py``), executed per subscriber."""
     session = info.context
-    root: RootField = info.parent_type.fields[info.field_name].extensions[GATEWAY]
-    assert root.shape is not None
-    shape = root.shape
-    list_fdef = info.schema.query_type.fields[info.field_name[: -len("_changes")]]
-    keys = {name: col.name for name, col in shape.columns.items() if col.name in shape.table.primary_key}
-    walk = Walk(info.variable_values, info.fragments, session.settings)
-    row_keys = {key: nodes for key, nodes in collect([n.selection_set for n in info.field_nodes], walk).items()
-                if nodes[0].name.value == "row"}
-    user_filter = args.get("filter")
-
-    async def visible(change: Change) -> dict[str, Any] | None:
-        """The changed row as the subscriber reads it, per ``row`` key; None: not visible."""
-        match = {name: {"eq": change.pk.get(column)} for name, column in keys.items()}
-        where = {"and": [user_filter, match]} if user_filter else match
-        out: dict[str, Any] = {}
-        for key, nodes in row_keys.items() or {None: []}.items():
-            w = Walk(info.variable_values, info.fragments, session.settings)
-            kind = RootField("list" if key else "count", shape)
-            result = await _shared(change, session, root_request(kind, list_fdef, nodes, {"filter": where, "limit": 1},
-                                                                 w))
-            rows = orjson.loads(result.body) if key else [None] * (result.total or 0)
-            if not rows:
-                return None
-            if key:
-                out[key] = rows[0]
-        return out
-
-    # only a subscriber who can read the table gets a stream (DELETE keys included)
-    probe = {next(iter(keys)): {"is": "null"}}
-    await session.run(root_request(RootField("count", shape), list_fdef, [], {"filter": probe}, walk))
-    sub = await _open(session, {shape.table.key})
+    spec = spec_of(info.schema, info.field_name, info.field_nodes, args, info.variable_values, info.fragments,
+                   session.settings)
+    member = await streams_of(session.gw).join(session, spec, getattr(session, "slow_consumer", None))
     try:
         while True:
-            change: Change = await sub.next()
-            if change is RESYNC:
-                continue
-            event: dict[str, Any] = {"op": change.op, "pk": change.pk}
-            if change.op == "DELETE":
-                yield {**event, **dict.fromkeys(row_keys)}
-                continue
-            rows = await visible(change)
-            if rows is not None:
-                yield {**event, **rows}
+            yield (await member.next()).values
     finally:
-        sub.close()
+        member.close()

@@ -214,7 +214,7 @@ async def run_operation(gw: Any, schema: CatalogSchema, identity: Identity, docu
         op = Operation(gw, identity, schema.catalog, schema.settings, read_only=True, method=method)
         body = None
         try:
-            body = await fast_response(op, schema.schema, operation, fragments, params.variables)
+            body = await fast_response(op, schema.schema, operation, fragments, params.variables, schema.steps)
         finally:
             await op.finish(commit=body is not None)
         if body is not None:

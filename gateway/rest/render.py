@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 from typing import Any
 
@@ -44,6 +45,12 @@ def content_range(offset: int, rows: int, total: int | None) -> str:
     return f"{offset}-{offset + rows - 1}/{total_text}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _applied(parsed: ParsedRequest) -> str:
+    """``Preference-Applied`` for ``parsed``; remembered, as reads are parsed once per distinct request."""
+    return _honoured(parsed).applied()
+
+
 def _honoured(parsed: ParsedRequest) -> rq.Prefer:
     """The Prefer tokens this kind of request acts on: only those are echoed in Preference-Applied.
 
@@ -62,7 +69,7 @@ def _honoured(parsed: ParsedRequest) -> rq.Prefer:
 
 def _headers(parsed: ParsedRequest, extra: dict[str, str] | None = None) -> dict[str, str]:
     headers = {"Vary": VARY}
-    applied = _honoured(parsed).applied()
+    applied = _applied(parsed) if isinstance(parsed.request, rq.Read) else _honoured(parsed).applied()
     if applied:
         headers["Preference-Applied"] = applied
     if extra:

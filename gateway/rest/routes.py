@@ -100,9 +100,14 @@ def _parse_read(method: str, name: str, query: str, headers: tuple[tuple[bytes, 
     return _with_schema(parse_records(method, name, query, Headers(raw=list(headers)), b""))
 
 
+def query_text(request: Request) -> str:
+    """The raw query string, as ``request.url.query`` gives it, without building the whole URL."""
+    return request.scope.get("query_string", b"").decode()
+
+
 def parse_read(request: Request, name: str) -> ParsedRequest:
     raw = tuple((k, v) for k, v in request.headers.raw if k in _READ_HEADERS)
-    return _parse_read(request.method, name, request.url.query, raw)
+    return _parse_read(request.method, name, query_text(request), raw)
 
 
 async def _plan(request: Request, identity: Identity, parsed: ParsedRequest, ctx: RequestContext) -> Response:
@@ -127,8 +132,8 @@ async def records(request: Request) -> Response:
         parsed = parse_read(request, name)
     else:
         body = await read_body(request, gw.settings.max_body_bytes)
-        parsed = _with_schema(parse_records(method, name, request.url.query, request.headers, body))
-    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS,
+        parsed = _with_schema(parse_records(method, name, query_text(request), request.headers, body))
+    ctx = RequestContext(method, request.scope["path"], read_only=method in READ_METHODS,
                          timezone=parsed.prefer.timezone)
     if parsed.plan is not None:
         return await _plan(request, identity, parsed, ctx)
@@ -143,9 +148,9 @@ async def rpc(request: Request) -> Response:
     method = request.method
     identity = await gw.auth.identify(request.headers)
     body = b"" if method in READ_METHODS else await read_body(request, gw.settings.max_body_bytes)
-    parsed = _with_schema(parse_rpc(method, request.path_params["function"], request.url.query, request.headers,
+    parsed = _with_schema(parse_rpc(method, request.path_params["function"], query_text(request), request.headers,
                                     body))
-    ctx = RequestContext(method, request.url.path, read_only=method in READ_METHODS,
+    ctx = RequestContext(method, request.scope["path"], read_only=method in READ_METHODS,
                          timezone=parsed.prefer.timezone)
     if parsed.plan is not None:
         return await _plan(request, identity, parsed, ctx)
