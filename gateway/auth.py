@@ -285,9 +285,13 @@ class Verified:
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup: Starlette's Headers already are (no second look), plain dicts are not."""
+    """Case-insensitive lookup of a lowercase ``name``: Starlette's Headers hold lowercase raw names
+    (read directly: a miss through ``get`` costs a KeyError), plain dicts may hold any case."""
+    if isinstance(headers, Headers):
+        wanted = name.encode("latin-1")
+        return next((v.decode("latin-1") for k, v in headers.raw if k == wanted), None)
     value = headers.get(name)
-    if value is None and not isinstance(headers, Headers):
+    if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name), None)
     return value
 
