@@ -73,10 +73,12 @@ class Gateway:
         Requests in flight keep the snapshot they started with. Concurrent calls
         are serialised so an older snapshot never replaces a newer one.
 
-        The new catalog serves REST at once; the GraphQL schemas are built after the old ones
-        are let go, so a worker holds one set at a time (the old and the new together would
-        add their whole size to the peak at every reload). A GraphQL request arriving while
-        they are built waits for them (``schemas``).
+        The GraphQL schemas are built after the old ones are let go, so a worker holds one set at
+        a time (the old and the new together would add their whole size to the peak at every
+        reload); the catalog is swapped with them, once they are built. A GraphQL request
+        arriving meanwhile waits for them (``schemas``). A build that fails (an extension's
+        field clashing with a new table) leaves the previous catalog in place, and its schemas
+        are built again.
         """
         async with self._reload_lock:
             current = self.catalogs.get() if self.catalogs.ready else None
@@ -85,11 +87,16 @@ class Gateway:
             catalog = await self._load(version)
             building = asyncio.get_running_loop().create_future()
             self._building = building
-            self.catalogs.swap(catalog)
-            self.graphql_schema = None
+            self.graphql_schema = None  # requests still using the old schemas keep them until they finish
             try:
-                if self.schema_builder is not None:
-                    self.graphql_schema = await asyncio.to_thread(self._build, catalog)
+                try:
+                    schemas = await asyncio.to_thread(self._build, catalog)
+                except Exception:
+                    if current is not None:
+                        self.graphql_schema = await asyncio.to_thread(self._build, current)
+                    raise
+                self.catalogs.swap(catalog)
+                self.graphql_schema = schemas
             finally:
                 self._building = None
                 building.set_result(None)
@@ -99,8 +106,10 @@ class Gateway:
                                               **catalog_changes(current, catalog)})
 
     def _build(self, catalog: Catalog) -> Any:
-        """The schemas of ``catalog``, once the old ones are collected (off the event loop)."""
-        assert self.schema_builder is not None
+        """The schemas of ``catalog`` (None without a builder), once the old ones are collected;
+        run off the event loop."""
+        if self.schema_builder is None:
+            return None
         # GraphQL types refer to each other: the old schemas are cycles only the collector frees
         gc.collect()
         schemas = self.schema_builder(catalog, self.settings)
