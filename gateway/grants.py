@@ -70,12 +70,19 @@ class Privileges:
 
 
 def _group(rows: Iterable[asyncpg.Record], key: str | tuple[str, str], privilege: str | None) -> dict[Any, Pairs]:
-    """(role, privilege) pairs by ``key`` (a column, or two for a composite key); EXECUTE without ``privilege``."""
+    """(role, privilege) pairs by ``key`` (a column, or two for a composite key); EXECUTE without ``privilege``.
+
+    Every object with the same grants shares one set, made of shared pairs: most columns of a
+    schema carry the same few pairs, and one set per column (each pair's strings fresh from the
+    driver) made privileges the largest part of a 200-table catalog."""
+    pairs: dict[tuple[str, str], tuple[str, str]] = {}
     out: dict[Any, set[tuple[str, str]]] = defaultdict(set)
     for r in rows:
         k = (r[key[0]], r[key[1]]) if isinstance(key, tuple) else r[key]
-        out[k].add((r["role"], r[privilege] if privilege else "EXECUTE"))
-    return {k: frozenset(v) for k, v in out.items()}
+        pair = (r["role"], r[privilege] if privilege else "EXECUTE")
+        out[k].add(pairs.setdefault(pair, pair))
+    shared: dict[Pairs, Pairs] = {}
+    return {k: shared.setdefault(frozenset(v), frozenset(v)) for k, v in out.items()}
 
 
 async def load(conn: asyncpg.Connection, schemas: tuple[str, ...]) -> Privileges:
