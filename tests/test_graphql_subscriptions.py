@@ -44,6 +44,9 @@ SET ROLE project_admin;
 CREATE TABLE {SCHEMA}.notes (id int PRIMARY KEY, body text);
 RESET ROLE;
 GRANT SELECT ON {SCHEMA}.notes TO authenticated;
+CREATE TABLE {SCHEMA}.shared (id int PRIMARY KEY, body text);
+GRANT SELECT ON {SCHEMA}.shared TO authenticated, project_admin;
+SELECT system.publish_changes('{SCHEMA}.shared');
 """
 
 
@@ -269,6 +272,26 @@ async def test_owner_only_rls_holds_when_two_users_rows_are_read_in_the_same_bat
             got = [(await client.data())["posts_changes"]["row"]["title"] for _ in range(10)]
             assert got == mine
             await client.nothing_more()
+
+
+async def test_a_caller_whose_re_read_is_refused_loses_only_its_own_stream(server: LiveServer, pg_sql: Any) -> None:
+    query = "subscription { shared_changes { op pk row { id body } } }"
+    alice = await subscribe(server, query, bearer(server, "alice"))
+    admin = await subscribe(server, query, {"X-API-Key": API_KEY})
+    async with alice.ws, admin.ws:
+        try:
+            await pg_sql(f"INSERT INTO {SCHEMA}.shared VALUES (1, 'both')")
+            for client in (alice, admin):
+                assert (await client.data())["shared_changes"]["row"] == {"id": 1, "body": "both"}
+            await pg_sql(f"REVOKE SELECT ON {SCHEMA}.shared FROM authenticated; "
+                         f"INSERT INTO {SCHEMA}.shared VALUES (2, 'admin only')")
+            ended = await alice.next()
+            assert ended["type"] == "next" and ended["payload"]["errors"], ended
+            assert (await admin.data())["shared_changes"]["row"] == {"id": 2, "body": "admin only"}
+            await pg_sql(f"INSERT INTO {SCHEMA}.shared VALUES (3, 'still served')")
+            assert (await admin.data())["shared_changes"]["row"] == {"id": 3, "body": "still served"}
+        finally:
+            await pg_sql(f"GRANT SELECT ON {SCHEMA}.shared TO authenticated")
 
 
 async def test_live_queries_resume_and_resend_after_a_postgresql_restart(cluster: Cluster) -> None:  # noqa: F811

@@ -8,13 +8,17 @@ Out: a ``Member`` whose ``next()`` returns the next ``Event`` for that subscribe
      the ``data`` JSON text it produced, so a document shared by many subscribers is executed
      and encoded once per event (``open_fast``).
 
-Why groups: 200 changes/s to 100 subscribers is 20,000 deliveries/s. Subscribers who would run
-the very same re-read as the very same caller (role, claims, table, filter, selection) form one
-``Group``; the group takes the changes that arrived while its last batch ran (at least
-``BATCH_WINDOW``), re-reads every INSERT/UPDATE key of the batch in ONE statement per ``row``
-selection (``key IN (...)``, RLS applied, as the members' caller) and hands each member the same
-event objects. The security rule is unchanged: a row reaches a member only if that member's
-caller read it with that member's filter; DELETE events carry only the key.
+Why streams and groups: 200 changes/s to 100 subscribers is 20,000 deliveries/s. Subscribers
+of the same table, filter and ``row`` selection share one ``Stream``: it takes the changes that
+arrived while its last batch ran (at least ``BATCH_WINDOW``) and builds the re-read of every
+INSERT/UPDATE key of the batch ONCE (one statement per ``row`` selection and ``MAX_KEYS`` keys,
+``key IN (...)``: planned once, prepared on each connection). Within a stream, subscribers who
+are the very same caller (role and claims) form one ``Group``: the statement runs once per group,
+as that caller (RLS applied), ``REREADS`` groups at a time, each in one round trip
+(``Executor.run``); every member of a group gets the same event objects, and groups whose callers
+read the same row share those objects too, so each event's message is encoded once. The security
+rule is unchanged: a row reaches a member only if that member's caller read it with that
+member's filter; DELETE events carry only the key.
 
 A member that lets ``graphql_subscription_buffer`` events pile up is dropped from its group at
 once (its queue freed) and ``on_overflow`` runs: the WebSocket layer disconnects the client.
