@@ -1,4 +1,4 @@
-"""Change streams served in groups: one re-read per group and batch, fanned out to every member.
+"""Change streams: each batch of changes read once per caller and fanned out to every subscriber.
 
 In:  a subscriber (``ws.Session``: role and claims) and its ``<table>_changes`` stream, described
      by a ``Spec`` (table, filter, ``row`` selections); the process's change feed (``feed.py``).
