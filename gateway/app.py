@@ -18,7 +18,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -29,6 +28,7 @@ from .admin.routes import ROUTES as ADMIN_ROUTES
 from .admin.tables import ROUTES as TABLE_ROUTES
 from .auth import Authenticator
 from .catalog import CatalogHolder
+from .cors import Cors
 from .dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from .errors import GatewayError
 from .execute import Executor, create_pool
@@ -144,14 +144,15 @@ def create_app(settings: Settings) -> Starlette:
                 await read_pool.close()
 
     observer = observe.Observer(settings)
+    # the busiest routes first (Starlette tries them in order; no two of these match one path);
     # openapi before the /api/database mount, which would otherwise take every path under it
-    routes: list[Any] = [Route("/health", health), Route("/ready", ready), *observer.routes, *openapi.routes(),
-                         *REST_ROUTES, *GRAPHQL_ROUTES, *GRAPHQL_WS_ROUTES,
+    routes: list[Any] = [*REST_ROUTES, *GRAPHQL_ROUTES, *GRAPHQL_WS_ROUTES, Route("/health", health),
+                         Route("/ready", ready), *observer.routes, *openapi.routes(),
                          Mount("/api/database", routes=[*ADMIN_ROUTES, *TABLE_ROUTES]), *DASHBOARD_ROUTES]
     # outermost first: the observer logs and counts everything, the guard's refusals included;
     # CORS sits outside the guard so refusals still carry CORS headers
     middleware = [observer.middleware,
-                  Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                  Middleware(Cors, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                              allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600),
                   Middleware(guard.Guard, settings=settings)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={

@@ -54,6 +54,7 @@ import orjson
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key, OctKey, import_key
+from starlette.datastructures import Headers
 
 from gateway.errors import GatewayError, forbidden
 from gateway.identity import ROLES, Identity, Role
@@ -284,7 +285,11 @@ class Verified:
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup: Starlette's Headers already are, plain dicts are not."""
+    """Case-insensitive lookup of a lowercase ``name``: Starlette's Headers hold lowercase raw names
+    (read directly: a miss through ``get`` costs a KeyError), plain dicts may hold any case."""
+    if isinstance(headers, Headers):
+        wanted = name.encode("latin-1")
+        return next((v.decode("latin-1") for k, v in headers.raw if k == wanted), None)
     value = headers.get(name)
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name), None)

@@ -69,6 +69,7 @@ import orjson
 from . import errors
 from .errors import GatewayError, SqlstateRule
 from .identity import ROLES, Identity
+from .pgtext import array_literal
 from .settings import Settings
 
 log = logging.getLogger("gateway.execute")
@@ -94,7 +95,10 @@ class RequestContext:
     timezone: str | None = None  # Prefer: timezone=...; None: the connection's (UTC)
 
 
-RUN_SQL = "SELECT total, page_rows, body, inserted FROM system.gateway_run($1, $2, $3, $4, $5, $6, $7)"
+# the settings and the values travel as array literals in text parameters: asyncpg's encoder for
+# a Python list checks every element against collection ABCs, which costs more than the statement
+RUN_SQL = ("SELECT total, page_rows, body, inserted "
+           "FROM system.gateway_run($1, $2::text::text[], $3, $4, $5::text::text[], $6, $7)")
 PREPARED_PER_CONNECTION = 256  # statements each connection keeps prepared for system.gateway_run
 
 
@@ -210,8 +214,7 @@ class Executor:
     async def _connection(self, read_only: bool) -> AsyncIterator[asyncpg.Connection]:
         pool = self.read_pool if (read_only and self.read_pool is not None) else self.pool
         try:
-            # with an idle connection there is nothing to wait for: skip the timeout's timer and shield
-            conn = await (pool.acquire() if pool.get_idle_size() else pool.acquire(timeout=self.settings.pool_timeout))
+            conn = await pool.acquire(timeout=self.settings.pool_timeout)
         except Exception as exc:  # timeout, connection refused, ...
             raise translate(exc, None) from exc
         try:
@@ -251,38 +254,57 @@ class Executor:
                 await _safe_rollback(conn)
                 raise translate(exc, identity, rules) from exc
 
-    async def run(self, identity: Identity, ctx: RequestContext, sql: str, params: list[str | None],
-                  ) -> asyncpg.Record | None:
+    async def run(self, identity: Identity, ctx: RequestContext, sql: str,
+                  params: Sequence[str | None] | str) -> asyncpg.Record | None:
         """Run one statement as ``identity`` in ONE round trip: ``system.gateway_run`` sets the
         transaction-local role and request settings, then runs ``sql`` (which names its values
-        ``$1[1]``, ``$1[2]``, ...) with ``params`` bound. The statement's implicit transaction is the
-        request's, so it is atomic; use ``transaction`` when the result decides a rollback."""
+        ``$1[1]``, ``$1[2]``, ...) with ``params`` bound (a list of texts, or already their array
+        literal). The statement's implicit transaction is the request's, so it is atomic; use
+        ``transaction`` when the result decides a rollback."""
         _check_role(identity)
-        settings = [item for pair in request_settings(identity, ctx) for item in pair]
+        settings = array_literal([item for pair in request_settings(identity, ctx) for item in pair])
+        values = params if isinstance(params, str) else array_literal(params)
         name = statement_name(sql)
-        async with self._connection(ctx.read_only) as conn:
-            prepared: collections.OrderedDict[str, None] = conn.prepared
-            known = name in prepared
-            drop: list[str] | None = None
-            if known:
-                prepared.move_to_end(name)
-            elif len(prepared) >= PREPARED_PER_CONNECTION:
-                drop = [prepared.popitem(last=False)[0] for _ in range(len(prepared) - PREPARED_PER_CONNECTION + 1)]
+        # acquired and released here rather than through ``_connection``: the busiest path skips
+        # the async context manager's own cost
+        pool = self.read_pool if (ctx.read_only and self.read_pool is not None) else self.pool
+        try:
+            conn = await pool.acquire(timeout=self.settings.pool_timeout)
+        except Exception as exc:  # timeout, connection refused, ...
+            raise translate(exc, None) from exc
+        try:
+            return await self._run_prepared(conn, identity, ctx, settings, sql, values, name)
+        finally:
             try:
-                try:
-                    row = await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only,
-                                              None if known else sql, params, name, drop)
-                except asyncpg.PostgresError as exc:
-                    if not (known and _statement_missing(exc)):
-                        raise
-                    # deallocated behind the gateway's back (DEALLOCATE ALL in a function): prepare again
-                    prepared.clear()
-                    row = await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only, sql, params,
-                                              name, None)
-            except Exception as exc:
-                raise translate(exc, identity) from exc
-            prepared[name] = None
-            return row
+                await pool.release(conn)
+            except Exception:  # a broken connection is dropped by the pool; nothing to tell the client
+                log.debug("release failed", exc_info=True)
+
+    @staticmethod
+    async def _run_prepared(conn: Any, identity: Identity, ctx: RequestContext, settings: str, sql: str,
+                            values: str, name: str) -> asyncpg.Record | None:
+        """``system.gateway_run`` on ``conn``, sending the SQL text only when ``conn`` has not prepared it."""
+        prepared: collections.OrderedDict[str, None] = conn.prepared
+        known = name in prepared
+        drop: list[str] | None = None
+        if known:
+            prepared.move_to_end(name)
+        elif len(prepared) >= PREPARED_PER_CONNECTION:
+            drop = [prepared.popitem(last=False)[0] for _ in range(len(prepared) - PREPARED_PER_CONNECTION + 1)]
+        try:
+            try:
+                row = await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only,
+                                          None if known else sql, values, name, drop)
+            except asyncpg.PostgresError as exc:
+                if not (known and _statement_missing(exc)):
+                    raise
+                # deallocated behind the gateway's back (DEALLOCATE ALL in a function): prepare again
+                prepared.clear()
+                row = await conn.fetchrow(RUN_SQL, identity.role, settings, ctx.read_only, sql, values, name, None)
+        except Exception as exc:
+            raise translate(exc, identity) from exc
+        prepared[name] = None
+        return row
 
 
 def _statement_missing(exc: asyncpg.PostgresError) -> bool:

@@ -31,6 +31,7 @@ from . import request as rq
 from .catalog import Catalog
 from .execute import RequestContext, Statement, Transaction
 from .identity import Identity
+from .pgtext import array_literal
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -59,13 +60,15 @@ async def run(gw: Gateway, identity: Identity, req: rq.Request, ctx: RequestCont
     path = search_path(schema)
     if path != ctx.search_path:  # set in the transaction's setup round trip, not a statement of its own
         ctx = dataclasses.replace(ctx, search_path=path)
-    with advised(identity.role, req, schema):
+    try:  # ``advised``, written out: this is the busiest path, and a generator-based context costs
         # system.gateway_run sets only the request.* settings and search_path: a time zone needs the setup
         if ctx.timezone is None and one_round_trip(req, planned.shape):
-            run_sql, params = prepared.for_run
-            return _result(await gw.executor.run(identity, ctx, run_sql, params), planned, req)
+            run_sql, values = prepared.for_run
+            return _result(await gw.executor.run(identity, ctx, run_sql, values), planned, req)
         async with gw.executor.transaction(identity, ctx) as tx:
             return await _execute(tx, planned, prepared.statement, req)
+    except errors.GatewayError as err:
+        raise errors.grant_advice(err, identity.role, PRIVILEGES[type(req)], schema) from None
 
 
 # the table privilege each kind of request needs (a Call's function needs EXECUTE: grant_advice)
@@ -122,9 +125,9 @@ class Prepared:
         return sql.statement(self.planned)
 
     @functools.cached_property
-    def for_run(self) -> tuple[str, list[str | None]]:
-        """For ``Executor.run``: the ``$1[n]`` form and every value as text."""
-        return sql.compile_for_run(self.planned.shape), sql.run_params(self.planned)
+    def for_run(self) -> tuple[str, str]:
+        """For ``Executor.run``: the ``$1[n]`` form and the values' array literal (every value as text)."""
+        return sql.compile_for_run(self.planned.shape), array_literal(sql.run_params(self.planned))
 
 
 def prepare(req: rq.Request, catalog: Catalog, settings: Settings) -> Prepared:

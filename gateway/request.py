@@ -12,6 +12,7 @@ table, column or relation exists. Values are still as the caller sent them
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -221,6 +222,15 @@ class Read:
     want_total: bool = True  # compute a total for X-Total-Count even without ``count``
     default_limit: bool = True  # apply the default limit when ``limit`` is None
     distinct_on: tuple[str, ...] = ()  # DISTINCT ON these columns (GraphQL distinctOn); no total then
+
+    def __hash__(self) -> int:
+        # a read is the key of the planner's memo, looked up on every request; hashing the whole
+        # tree each time costs more than the lookup, so the value is kept (the object is frozen)
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,32 @@ BEGIN
   IF p_role NOT IN ('anon', 'authenticated', 'project_admin') THEN
     RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = '22023';
   END IF;
-  IF p_read_only THEN
+  i := 1;
+  -- the executor always sends the claims, the method and the path first: set them (and the
+  -- read-only flag) in one statement, the rest one by one (each PERFORM is a query of its own)
+  IF p_settings[1] = 'request.jwt.claims' AND p_settings[3] = 'request.method'
+     AND p_settings[5] = 'request.path' THEN
+    IF p_read_only THEN
+      PERFORM pg_catalog.set_config('transaction_read_only', 'on', true),
+              pg_catalog.set_config('request.jwt.claims', p_settings[2], true),
+              pg_catalog.set_config('request.method', p_settings[4], true),
+              pg_catalog.set_config('request.path', p_settings[6], true);
+    ELSE
+      PERFORM pg_catalog.set_config('request.jwt.claims', p_settings[2], true),
+              pg_catalog.set_config('request.method', p_settings[4], true),
+              pg_catalog.set_config('request.path', p_settings[6], true);
+    END IF;
+    i := 7;
+  ELSIF p_read_only THEN
     PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);
   END IF;
-  FOR i IN 1 .. coalesce(pg_catalog.array_length(p_settings, 1), 0) BY 2 LOOP
+  WHILE i < coalesce(pg_catalog.array_length(p_settings, 1), 0) LOOP
     IF p_settings[i] NOT IN ('request.jwt.claims', 'request.method', 'request.path', 'request.headers',
                              'search_path') THEN
       RAISE EXCEPTION 'setting "%" is not the gateway''s to set', p_settings[i] USING ERRCODE = '42501';
     END IF;
     PERFORM pg_catalog.set_config(p_settings[i], p_settings[i + 1], true);
+    i := i + 2;
   END LOOP;
   PERFORM pg_catalog.set_config('role', p_role, true);
   IF p_name IS NULL THEN

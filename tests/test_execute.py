@@ -230,3 +230,18 @@ async def test_each_connection_keeps_a_bounded_number_of_prepared_statements(pg_
         assert kept == PREPARED_PER_CONNECTION
     finally:
         await pool.close()
+
+
+async def test_every_value_reaches_the_statement_unchanged_through_the_one_round_trip(pg_url: str) -> None:
+    settings = Settings(pool_min=1, pool_max=1)
+    pool = await create_pool(pg_url, settings)
+    try:
+        executor = Executor(settings, pool)
+        echo = ("SELECT NULL::bigint, 1::bigint, "
+                "(SELECT json_agg(v)::text FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n)), NULL::bigint")
+        values = [*NASTY, None, "", "NULL", "{a,b}", '"quoted"']
+        row = await executor.run(Identity(role="anon", claims={"sub": "it's \\ \"me\""}), RequestContext(), echo,
+                                 values)
+        assert orjson.loads(row["body"]) == values
+    finally:
+        await pool.close()

@@ -2,7 +2,8 @@
 
 In:  ``--duration S`` (per row, default 10; 3 with ``--quick``), ``--connections N``
      (default 32), ``--threads T`` (wrk threads, default 2), ``--soak S`` (default 60;
-     10 with ``--quick``), ``--workers 1,2``, ``--out FILE`` (default bench-results.md).
+     10 with ``--quick``), ``--workers 1,2``, ``--out FILE`` (default bench-results.md),
+     ``--only a,b`` (some parts and gateway rows: ``run.PARTS`` and scenario keys).
 Out: the report on stdout and in ``--out``; exit status 0 when the run completed.
 """
 
@@ -13,7 +14,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .run import Options, run
+from .run import PARTS, Options, run, unknown_selectors
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -25,7 +26,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--workers", default="1,2", help="gateway worker counts, comma-separated (default 1,2)")
     parser.add_argument("--quick", action="store_true", help="3 s per row and a 10 s soak")
     parser.add_argument("--out", type=Path, default=Path("bench-results.md"), help="Markdown report file")
+    parser.add_argument("--only", default="",
+                        help="comma-separated parts and gateway rows to run, e.g. rest_single,graphql_list,minimal,"
+                             f"peers (parts: {', '.join(PARTS)}; rows: scenario keys; default everything)")
     args = parser.parse_args(argv)
+    only = frozenset(name.strip() for name in args.only.split(",") if name.strip())
+    if unknown := unknown_selectors(only):
+        parser.error(f"--only: unknown {', '.join(unknown)}")
     quick = args.quick
     return Options(
         duration=args.duration if args.duration is not None else (3.0 if quick else 10.0),
@@ -34,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         soak=args.soak if args.soak is not None else (10.0 if quick else 60.0),
         workers=tuple(int(w) for w in args.workers.split(",") if w.strip()),
         out=args.out,
+        only=only,
     )
 
 

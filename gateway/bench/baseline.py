@@ -1,8 +1,10 @@
-"""The Python stack's ceiling: the smallest Starlette + asyncpg endpoint for the REST list.
+"""The Python stack's ceiling: the smallest Starlette + asyncpg endpoints for the benchmark's calls.
 
-In:  ``GET /posts``; the database URL in ``BENCH_DSN`` (uvicorn starts each worker
-     from an import string, so the environment is the only way to hand it over).
-Out: PostgreSQL's ``json_agg`` text for the REST list's ten rows, unchanged.
+In:  ``GET /posts`` (the list), ``GET /posts/{id}`` (the point read), ``POST /bench_posts``
+     with a one-row JSON array (the insert); the database URL in ``BENCH_DSN`` (uvicorn starts
+     each worker from an import string, so the environment is the only way to hand it over).
+Out: PostgreSQL's ``json_agg`` text, unchanged: the list's ten rows, the post's row as a
+     one-element array, the inserted row as a one-element array (201).
 
 One prepared statement per request on a pooled connection, no auth, no
 transaction, no planning: what is left is uvicorn, Starlette and asyncpg. Run as
@@ -21,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .scenarios import LIST_SQL
+from .scenarios import INSERT_SQL, LIST_SQL, SINGLE_SQL
 
 POOL_MIN = 2  # the gateway's default pool bounds, so both sides get the same connections
 POOL_MAX = 10
@@ -48,8 +50,23 @@ async def posts(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+async def post(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        body = await conn.fetchval(SINGLE_SQL, int(request.path_params["id"]))
+    return Response(body, media_type="application/json")
+
+
+async def insert(request: Request) -> Response:
+    payload = (await request.body()).decode()
+    async with request.app.state.pool.acquire() as conn:
+        body = await conn.fetchval(INSERT_SQL, payload)
+    return Response(body, status_code=201, media_type="application/json")
+
+
 async def health(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[Route("/posts", posts), Route("/health", health)], lifespan=lifespan)
+app = Starlette(routes=[Route("/posts", posts), Route("/posts/{id:int}", post),
+                        Route("/bench_posts", insert, methods=["POST"]), Route("/health", health)],
+                lifespan=lifespan)

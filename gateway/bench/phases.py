@@ -89,6 +89,8 @@ class Bench:
     statements: dict[str, float] = field(default_factory=dict)
     statements_note: str = "the gateway did not serve the rows"
     count_lines: list[str] = field(default_factory=list)
+    claims: str = "{}"  # the user JWT's claims as JSON, for peers that take them without a JWT
+    selected: tuple[scenarios.Scenario, ...] = scenarios.SCENARIOS  # the gateway rows this run measures
 
     @property
     def duration(self) -> float:
@@ -100,29 +102,45 @@ class Bench:
                              connections=self.opts.connections, threads=self.opts.threads,
                              workdir=self.workdir)
 
+    def load(self, server: procs.Server, requests: tuple[Request, ...]) -> drive.LoadResult:
+        """One load row of the run's duration against ``server``."""
+        return self._wrk(server, requests, self.duration)
+
     # ------------------------------------------------------------------------ minimal endpoint
 
-    def minimal_row(self, workers: int) -> Row:
-        name = "minimal Starlette+asyncpg"
+    def minimal_rows(self, workers: int) -> list[Row]:
+        """The minimal endpoint's list, point read and insert: each the gateway row's work and nothing else."""
+        rows = (("minimal Starlette+asyncpg list", "minimal", (scenarios.baseline_request(),)),
+                ("minimal Starlette+asyncpg single row by id", "minimal_single", scenarios.baseline_single(self.ctx)),
+                ("minimal Starlette+asyncpg insert 1 row", "minimal_insert", scenarios.baseline_insert(self.ctx)))
         if self.wrk is None:
-            return Row(name, workers, note="n/a (no wrk)", key="minimal")
+            return [Row(name, workers, note="n/a (no wrk)", key=key) for name, key, _ in rows]
         port = procs.free_port()
         server = procs.start("minimal", procs.baseline_command(port, workers), {"BENCH_DSN": self.pg.dsn("bench")},
                              port, self.workdir)
         try:
             why = procs.wait_healthy(server, 30)
-            note = f"n/a ({why})" if why else probe(server, scenarios.baseline_request(), graphql=False)[0]
-            if note:
-                self.say(f"{name} {workers}w: {note}")
-                return Row(name, workers, note=note, key="minimal")
-            result = self._wrk(server, (scenarios.baseline_request(),), self.duration)
-            self.say(f"{name} {workers}w: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms")
-            return Row(name, workers, result, key="minimal")
-        except drive.LoadError as exc:
-            self.say(f"{name} {workers}w: {exc}")
-            return Row(name, workers, note="n/a (wrk failed)", key="minimal")
+            if why:
+                self.say(f"minimal endpoint {workers}w: {why}")
+                return [Row(name, workers, note=f"n/a ({why.splitlines()[0][:80]})", key=key) for name, key, _ in rows]
+            return [self._minimal_row(server, workers, *row) for row in rows]
         finally:
             procs.stop(server)
+
+    def _minimal_row(self, server: procs.Server, workers: int, name: str, key: str,
+                     requests: tuple[Request, ...]) -> Row:
+        note = probe(server, requests[0], graphql=False)[0]
+        if note:
+            self.say(f"{name} {workers}w: {note}")
+            return Row(name, workers, note=note, key=key)
+        try:
+            result = self.load(server, requests)
+        except drive.LoadError as exc:
+            self.say(f"{name} {workers}w: {exc}")
+            return Row(name, workers, note="n/a (wrk failed)", key=key)
+        self.say(f"{name} {workers}w: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+                 f"p99 {result.p99_ms:.2f} ms")
+        return Row(name, workers, result, key=key)
 
     # ------------------------------------------------------------------------ gateway
 
@@ -141,7 +159,7 @@ class Bench:
 
     async def gateway_rows(self, workers: int, soak: bool) -> list[Row]:
         self.say(f"== gateway, {workers} worker(s)")
-        everything = [(s, a) for s in scenarios.SCENARIOS for a in self.auths]
+        everything = [(s, a) for s in self.selected for a in self.auths]
         if self.wrk is None:
             return [Row(s.name, workers, note="n/a (no wrk)", key=s.key, auth=a.name) for s, a in everything]
         server, why = self._start_gateway(workers, self.env["DATABASE_URL"], "bench")

@@ -1,7 +1,7 @@
 """HTTP servers under test as subprocesses: start, wait for health, probe, measure memory, stop.
 
-In:  a command line and its environment (the gateway's ``gateway serve``, or uvicorn
-     running the minimal endpoint), all bound to 127.0.0.1.
+In:  a command line and its environment (the gateway's ``gateway serve``, uvicorn
+     running the minimal endpoint, or a peer), all bound to 127.0.0.1.
 Out: a ``Server`` handle (URL, process, log tail), probe results, and resident memory
      per worker sampled with psutil (``RssSampler``).
 
@@ -98,18 +98,21 @@ def start(name: str, command: Sequence[str], env: Mapping[str, str], port: int, 
     return Server(name, f"http://{HOST}:{port}", process, log)
 
 
-def wait_healthy(server: Server, timeout: float) -> str | None:
-    """None once ``GET /health`` answers 200; otherwise why not (exited, or timed out)."""
+HEALTH = Request("GET", "/health")
+
+
+def wait_healthy(server: Server, timeout: float, ready: Request = HEALTH) -> str | None:
+    """None once ``ready`` (default ``GET /health``) answers 200; otherwise why not (exited, or timed out)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = server.process.poll()
         if code is not None:
             return f"exited with code {code}: {server.log_tail(3)}"
-        status, _ = fetch(server.url, Request("GET", "/health"), timeout=2)
+        status, _ = fetch(server.url, ready, timeout=2)
         if status == 200:
             return None
         time.sleep(0.2)
-    return f"/health not 200 within {timeout:.0f} s: {server.log_tail(3)}"
+    return f"{ready.method} {ready.path[:40]} not 200 within {timeout:.0f} s: {server.log_tail(3)}"
 
 
 def fetch(base: str, req: Request, timeout: float = 10) -> tuple[int, bytes]:

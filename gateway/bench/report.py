@@ -17,7 +17,15 @@ from .drive import LoadResult
 
 JWT = "JWT"
 API_KEY = "API key"
-HEADER = ("row", "workers", "req/s", "p50 ms", "p99 ms", "errors", "x pgbench", "x minimal")
+HEADER = ("row", "workers", "req/s", "p50 ms", "p99 ms", "errors", "x pgbench", "x minimal", "x peer")
+
+# The minimal endpoint's row doing the same work as a row (default: its list, "minimal").
+SAME_WORK = {"rest_single": "minimal_single", "postgrest_single": "minimal_single", "minimal_single": "minimal_single",
+             "rest_insert": "minimal_insert", "minimal_insert": "minimal_insert"}
+# The peer's row serving the same call as a gateway row.
+PEER_OF = {"rest_single": "postgrest_single", "rest_list_planned": "postgrest_list",
+           "graphql_list": "postgraphile_list"}
+PEER_WORKERS = 1  # the peers run as one process: the gateway is judged against them at one worker
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,7 @@ class Row:
     workers: int | None  # gateway/minimal worker processes; None for pgbench rows
     result: LoadResult | None = None  # None when the row could not run
     note: str = ""  # why there is no result ("n/a (status 404)")
-    key: str = ""  # scenario key ("rest_list"), "minimal", "pgbench" or "pgbench_tx"
+    key: str = ""  # scenario key ("rest_list"), "minimal[_single|_insert]", a peer's, "pgbench[_tx]"
     auth: str = ""  # JWT or API key for gateway rows
 
 
@@ -73,19 +81,23 @@ def _ms(value: float | None) -> str:
 
 
 def table_cells(rows: Sequence[Row]) -> list[tuple[str, ...]]:
-    """Header plus one tuple of cells per row; ratios use the same run's pgbench and minimal rows."""
+    """Header plus one tuple of cells per row; ratios use the same run's pgbench row, the minimal
+    endpoint's row doing the same work with the same workers, and the peer serving the same call."""
     pgbench = _rps(find(rows, "pgbench"))
     cells: list[tuple[str, ...]] = [HEADER]
     for row in rows:
         name = f"{row.name} [{row.auth}]" if row.auth else row.name
         workers = "—" if row.workers is None else str(row.workers)
         if row.result is None:
-            cells.append((name, workers, row.note or "n/a", "", "", "", "", ""))
+            cells.append((name, workers, row.note or "n/a", "", "", "", "", "", ""))
             continue
         r = row.result
-        minimal = _rps(find(rows, "minimal", row.workers)) if row.workers is not None else None
+        minimal = (_rps(find(rows, SAME_WORK.get(row.key, "minimal"), row.workers))
+                   if row.workers is not None else None)
+        # the peers serve the user's JWT role, so only the gateway's JWT rows do the same work
+        peer = _rps(find(rows, PEER_OF[row.key], row.workers)) if row.key in PEER_OF and row.auth == JWT else None
         cells.append((name, workers, f"{r.rps:,.0f}", _ms(r.p50_ms), _ms(r.p99_ms), str(r.errors),
-                      _ratio(r.rps, pgbench), _ratio(r.rps, minimal)))
+                      _ratio(r.rps, pgbench), _ratio(r.rps, minimal), _ratio(r.rps, peer)))
     return cells
 
 
@@ -144,6 +156,43 @@ def _default_list(rows: Sequence[Row]) -> tuple[str, bool | None]:
     return "; ".join([measured, *context]), met
 
 
+def _versus_peer(rows: Sequence[Row], key: str, peer_key: str, threshold: float) -> tuple[str, bool | None]:
+    """The gateway's ``key`` row (JWT, one worker) over the peer's row; n/a with the peer's reason."""
+    peer = next((r for r in rows if r.key == peer_key), None)
+    if peer is None:
+        return "peer not run", None
+    if peer.result is None:
+        return peer.note or "n/a (peer did not run)", None
+    num = _rps(find(rows, key, PEER_WORKERS, JWT))
+    if num is None:
+        return f"gateway {PEER_WORKERS}w n/a", None
+    ratio = num / peer.result.rps if peer.result.rps else 0.0
+    return f"{PEER_WORKERS}w {ratio:.2f}x ({num:,.0f} vs {peer.result.rps:,.0f} req/s)", ratio >= threshold
+
+
+def _scaling(rows: Sequence[Row], key: str, threshold: float) -> tuple[str, bool | None]:
+    """The highest worker count's ``key`` (JWT) over one worker's; beside it the minimal endpoint's
+    scaling of the same work, which shows how much headroom the machine had."""
+    counts = sorted({r.workers for r in rows if r.key == key and r.workers is not None and r.result is not None})
+    if len(counts) < 2 or counts[0] != 1:
+        return "needs rows at 1 and more workers (--workers 1,2)", None
+    top = counts[-1]
+    one, many = _rps(find(rows, key, 1, JWT)), _rps(find(rows, key, top, JWT))
+    if not one or many is None:
+        return "needs rows at 1 and more workers (--workers 1,2)", None
+    measured = f"{top}w / 1w = {many / one:.2f}x"
+    base = SAME_WORK.get(key, "minimal")
+    base_one, base_many = _rps(find(rows, base, 1)), _rps(find(rows, base, top))
+    if base_one and base_many is not None:
+        measured += f"; minimal endpoint {base_many / base_one:.2f}x on this machine"
+    return measured, many / one >= threshold
+
+
+def _same_work_context(rows: Sequence[Row], key: str) -> str:
+    base = SAME_WORK.get(key, "minimal")
+    return f"x minimal endpoint: {_per_workers(rows, key, base, 0.0, base_auth='')[0]}"
+
+
 def _p99_spread(rows: Sequence[Row], extras: Extras) -> tuple[str, bool | None]:
     gateway = [r for r in rows if r.auth and r.result is not None and r.result.p50_ms and r.result.p99_ms]
     if not gateway:
@@ -155,11 +204,11 @@ def _p99_spread(rows: Sequence[Row], extras: Extras) -> tuple[str, bool | None]:
     return where, spread <= 3.0
 
 
-def _statements(extras: Extras) -> tuple[str, bool | None]:
-    per = extras.statements.get("graphql_relations")
+def _statements(extras: Extras, key: str, what: str) -> tuple[str, bool | None]:
+    per = extras.statements.get(key)
     if per is None:
-        return extras.statements_note, None
-    return f"{per:.2f} data statements per request (1 root field)", per <= 1.0 + 1e-9
+        return extras.statements_note if not extras.statements else f"{key} not measured", None
+    return f"{per:.2f} data statements per request ({what})", per <= 1.0 + 1e-9
 
 
 def _below(value: float | None, limit: float, unit: str, note: str, source: str = "") -> tuple[str, bool | None]:
@@ -168,20 +217,34 @@ def _below(value: float | None, limit: float, unit: str, note: str, source: str 
     return f"{value:.2f} {unit}" + (f" ({source})" if source else ""), value < limit
 
 
+def _with_context(result: tuple[str, bool | None], context: str) -> tuple[str, bool | None]:
+    return f"{result[0]}; {context}", result[1]
+
+
 TARGETS: tuple[tuple[str, Callable[[Sequence[Row], Extras], tuple[str, bool | None]]], ...] = (
-    # the planned-count list is the one doing the baselines' work (they count nothing); the default
-    # list takes the same estimate here (80k matching rows) and count=exact is shown beside them
+    # the minimal endpoint runs the same statement on a pooled connection with no auth: the Python ceiling
+    ("Point read by primary key [JWT] >= 0.75 x the minimal endpoint's point read, same workers",
+     lambda rows, _: _per_workers(rows, "rest_single", "minimal_single", 0.75, base_auth="")),
+    ("Point read by primary key [JWT] >= 1.5 x PostgREST's (1 worker)",
+     lambda rows, _: _versus_peer(rows, "rest_single", "postgrest_single", 1.5)),
+    ("GraphQL list [JWT] >= 0.6 x the minimal endpoint's list, same workers",
+     lambda rows, _: _per_workers(rows, "graphql_list", "minimal", 0.6, base_auth="")),
+    ("GraphQL list [JWT] >= 1.5 x PostGraphile 5's (1 worker)",
+     lambda rows, _: _versus_peer(rows, "graphql_list", "postgraphile_list", 1.5)),
+    ("Insert 1 row, return=representation [JWT] >= 0.6 x the point read [JWT], same workers",
+     lambda rows, _: _with_context(_per_workers(rows, "rest_insert", "rest_single", 0.6),
+                                   _same_work_context(rows, "rest_insert"))),
+    ("p99 <= 3 x p50 at 32 connections (every gateway row)", _p99_spread),
+    ("Point read [JWT]: 2 workers >= 1.6 x 1 worker", lambda rows, _: _scaling(rows, "rest_single", 1.6)),
+    # the planned-count list is the one doing the baselines' work (they count nothing)
     ("REST list, count=planned [JWT] >= 0.75 x minimal endpoint, same workers",
      lambda rows, _: _per_workers(rows, "rest_list_planned", "minimal", 0.75, base_auth="")),
-    # the minimal endpoint serves the same page and counts nothing
     ("REST list, default X-Total-Count [JWT] >= 0.6 x the same page with no total (GraphQL list), same workers",
      lambda rows, _: _default_list(rows)),
-    ("GraphQL list [JWT] >= 0.6 x REST list, count=planned [JWT]",
-     lambda rows, _: _per_workers(rows, "graphql_list", "rest_list_planned", 0.6)),
-    ("GraphQL with relations: one statement per root field (no N+1)", lambda _, e: _statements(e)),
-    ("Insert 1 row, return=representation [JWT] >= 0.6 x REST list, count=planned [JWT]",
-     lambda rows, _: _per_workers(rows, "rest_insert", "rest_list_planned", 0.6)),
-    ("p99 <= 3 x p50 at 32 connections (every gateway row)", _p99_spread),
+    ("Prefer: count=planned stays one round trip (list and estimate in one statement)",
+     lambda _, e: _statements(e, "rest_list_planned", "REST list, count=planned")),
+    ("GraphQL with relations: one statement per root field (no N+1)",
+     lambda _, e: _statements(e, "graphql_relations", "1 root field")),
     ("RSS < 150 MB per worker with a 200-table catalog",
      lambda _, e: _below(e.wide_rss_mb, 150, "MB", e.wide_note)),
     ("Catalog + schema rebuild for 200 tables < 2 s",

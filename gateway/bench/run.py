@@ -5,10 +5,11 @@ Out: the results table, the targets with met/missed, memory, the 200-table
      catalog and the soak, printed and written as Markdown to ``Options.out``.
 
 Order: tools -> PostgreSQL + dataset -> the cost of one exact count -> pgbench baselines -> the minimal endpoint at
-each worker count -> the gateway at each worker count (every scenario with a JWT and
-with the API key, statement counts, and at the highest count the soak) -> the
-200-table catalog -> report. Every server binds 127.0.0.1, every load run is bounded, and everything
-started here is stopped here, also on errors.
+each worker count (list, point read, insert) -> the peers (PostGraphile 5, PostgREST) -> the gateway at
+each worker count (every scenario with a JWT and with the API key, statement counts, and at the highest
+count the soak) -> the 200-table catalog -> report. ``Options.only`` narrows the run to some of these
+parts (``PARTS``) and gateway rows (scenario keys). Every server binds 127.0.0.1, every load run is
+bounded, and everything started here is stopped here, also on errors.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ import orjson
 import psutil
 
 from .. import settings
-from . import database, dataset, drive, phases, report, scenarios, wide
+from . import database, dataset, drive, peers, phases, report, scenarios, wide
 from .report import Row
 
 BUSY_PERCENT = 15  # CPU used by others before the run above which the report warns about noise
+
+# What --only can name besides the gateway's scenario keys: "gateway" is every scenario,
+# "peers" both peers.
+PARTS = ("count", "pgbench", "minimal", "peers", "postgraphile", "postgrest", "gateway", "soak", "wide")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,25 @@ class Options:
     workers: tuple[int, ...] = (1, 2)  # gateway / minimal endpoint worker counts
     out: Path = Path("bench-results.md")  # Markdown copy of the report
     spec: dataset.Spec = field(default_factory=dataset.Spec)  # dataset size
+    only: frozenset[str] = frozenset()  # parts and scenario keys to run; empty: everything
+
+    def wants(self, part: str) -> bool:
+        """Whether the run includes ``part`` (one of ``PARTS``)."""
+        if not self.only or part in self.only:
+            return True
+        return part in ("postgraphile", "postgrest") and "peers" in self.only
+
+    def scenarios(self) -> tuple[scenarios.Scenario, ...]:
+        """The gateway rows this run measures."""
+        if not self.only or "gateway" in self.only:
+            return scenarios.SCENARIOS
+        return tuple(s for s in scenarios.SCENARIOS if s.key in self.only)
+
+
+def unknown_selectors(only: frozenset[str]) -> list[str]:
+    """The names in ``only`` that are neither a part nor a scenario key."""
+    known = set(PARTS) | {s.key for s in scenarios.SCENARIOS}
+    return sorted(only - known)
 
 
 def say(message: str) -> None:
@@ -124,23 +148,37 @@ async def _with_database(opts: Options, pg: database.Postgres, workdir: Path, wr
         bench = phases.Bench(opts=opts, pg=pg, conn=conn, workdir=workdir, wrk=wrk, env=env, notes=notes,
                              auths=(scenarios.Auth(report.JWT, (("Authorization", f"Bearer {token}"),)),
                                     scenarios.Auth(report.API_KEY, (("X-API-Key", api_key),))),
-                             ctx=scenarios.Context(opts.spec, uid), say=say)
+                             ctx=scenarios.Context(opts.spec, uid), say=say, claims=orjson.dumps(claims).decode(),
+                             selected=opts.scenarios())
 
-        await bench.count_cost(settings.load().exact_count_limit)
+        if opts.wants("count"):
+            await bench.count_cost(settings.load().exact_count_limit)
         rows: list[Row] = []
-        say("== pgbench (database ceiling)")
-        rows += _pgbench_rows(opts, pg, pgbench, orjson.dumps(claims).decode())
-        say("== minimal Starlette + asyncpg endpoint (Python stack ceiling)")
-        rows += [bench.minimal_row(workers) for workers in opts.workers]
-        for workers in opts.workers:
-            rows += await bench.gateway_rows(workers, soak=workers == opts.workers[-1])
+        if opts.wants("pgbench"):
+            say("== pgbench (database ceiling)")
+            rows += _pgbench_rows(opts, pg, pgbench, orjson.dumps(claims).decode())
+        if opts.wants("minimal"):
+            say("== minimal Starlette + asyncpg endpoint (Python stack ceiling)")
+            for workers in opts.workers:
+                rows += bench.minimal_rows(workers)
             await bench.settle()
-        wide = await bench.wide_catalog()
+        if opts.wants("postgraphile"):
+            say("== PostGraphile 5 (peer)")
+            rows += peers.postgraphile_rows(bench)
+        if opts.wants("postgrest"):
+            say("== PostgREST (peer)")
+            rows += peers.postgrest_rows(bench)
+        if bench.selected:
+            for workers in opts.workers:
+                rows += await bench.gateway_rows(workers, soak=workers == opts.workers[-1] and opts.wants("soak"))
+                await bench.settle()
+        catalog = (await bench.wide_catalog() if opts.wants("wide")
+                   else wide.WideResult(load_catalog_note="not run (--only)", note="not run (--only)"))
     finally:
         await conn.close()
 
-    extras = bench.extras(wide)
-    text, markdown = render(opts, rows, extras, bench, wide)
+    extras = bench.extras(catalog)
+    text, markdown = render(opts, rows, extras, bench, catalog)
     say("")
     say(text)
     opts.out.write_text(markdown)

@@ -28,6 +28,15 @@ LIST_SQL = (
 )
 LIST_SQL_LITERAL = LIST_SQL.replace("$1", "'published'")  # pgbench scripts take no parameters here
 
+# The point read as the gateway answers it (every column, a one-element JSON array), for the minimal endpoint.
+SINGLE_SQL = "select coalesce(json_agg(t), '[]') from (select * from posts where id = $1) t"
+# The insert of one row with its representation: the JSON array of the request body in, the stored row out.
+INSERT_SQL = (
+    "with i as (insert into bench_posts (title, content, status, author_id) "
+    "select title, content, status, author_id from json_populate_recordset(null::bench_posts, $1::json) "
+    "returning *) select coalesce(json_agg(i), '[]') from i"
+)
+
 # One exact count of the published posts newest first, cut at a created_at found so that exactly
 # $2 rows match: what an exact X-Total-Count of that many rows costs the database.
 COUNT_CUT_SQL = ("select created_at from posts where status = $1 order by created_at desc "
@@ -119,16 +128,26 @@ def _rest_list_planned(_: Context) -> tuple[Request, ...]:
     return (Request("GET", f"{REST}/posts?{LIST_QUERY}", (("Prefer", "count=planned"),)),)
 
 
+def single_ids(spec: Spec) -> list[int]:
+    """The post ids every point-read row cycles through, spread over the table so the row is not
+    always the same cached page."""
+    step = max(1, spec.posts // SINGLE_ROW_IDS)
+    return [1 + i * step for i in range(SINGLE_ROW_IDS)]
+
+
 def _rest_single(ctx: Context) -> tuple[Request, ...]:
-    # spread the ids over the table so the row is not always the same cached page
-    step = max(1, ctx.spec.posts // SINGLE_ROW_IDS)
-    return tuple(Request("GET", f"{REST}/posts?id=eq.{1 + i * step}") for i in range(SINGLE_ROW_IDS))
+    return tuple(Request("GET", f"{REST}/posts?id=eq.{n}") for n in single_ids(ctx.spec))
+
+
+def insert_body(ctx: Context) -> str:
+    """The one-row JSON array every insert row sends."""
+    row = {"title": "benchmark post", "content": "x" * 200, "status": "draft", "author_id": ctx.user_id}
+    return orjson.dumps([row]).decode()
 
 
 def _rest_insert(ctx: Context) -> tuple[Request, ...]:
-    row = {"title": "benchmark post", "content": "x" * 200, "status": "draft", "author_id": ctx.user_id}
     return (Request("POST", f"{REST}/bench_posts", (*JSON, ("Prefer", "return=representation")),
-                    orjson.dumps([row]).decode()),)
+                    insert_body(ctx)),)
 
 
 def _rest_embed(_: Context) -> tuple[Request, ...]:
@@ -159,8 +178,40 @@ SOAK_KEYS = ("rest_list", "rest_list_planned", "rest_single", "rest_insert", "re
 
 
 def baseline_request() -> Request:
-    """The minimal endpoint's only route (no credential: it has no auth)."""
+    """The minimal endpoint's list (no credential: it has no auth)."""
     return Request("GET", "/posts")
+
+
+def baseline_single(ctx: Context) -> tuple[Request, ...]:
+    """The minimal endpoint's point read, cycling the same ids as the gateway's."""
+    return tuple(Request("GET", f"/posts/{n}") for n in single_ids(ctx.spec))
+
+
+def baseline_insert(ctx: Context) -> tuple[Request, ...]:
+    """The minimal endpoint's insert of the same one-row body as the gateway's."""
+    return (Request("POST", "/bench_posts", JSON, insert_body(ctx)),)
+
+
+# PostGraphile 5 (amber preset) names the same list: the connection over posts with a condition, its
+# order enum and camelCase columns; ``rowId`` is the primary key (``id`` is the global node id there).
+POSTGRAPHILE_LIST = (
+    '{ allPosts(condition: {status: "published"}, orderBy: CREATED_AT_DESC, first: 10) '
+    "{ nodes { rowId title status createdAt authorId } } }"
+)
+
+
+def postgraphile_list() -> Request:
+    return _graphql(POSTGRAPHILE_LIST)
+
+
+def postgrest_single(ctx: Context, auth: Auth) -> tuple[Request, ...]:
+    """PostgREST's point read: its own path for the same table and ids, with the same credential."""
+    return tuple(Request("GET", f"/posts?id=eq.{n}", auth.headers) for n in single_ids(ctx.spec))
+
+
+def postgrest_list(auth: Auth) -> Request:
+    """PostgREST's list with the planner's estimate, the gateway's ``count=planned`` row."""
+    return Request("GET", f"/posts?{LIST_QUERY}", (("Prefer", "count=planned"), *auth.headers))
 
 
 def pgbench_scripts(claims_json: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ anything they let through that PostgreSQL then refuses still becomes a 400.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,6 +23,7 @@ import orjson
 
 from .. import errors
 from ..catalog import Column
+from ..pgtext import array_literal
 
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")
 _UUID = re.compile(r"^\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$")
@@ -138,13 +139,4 @@ def check_filter_value(col: Column | None, name: str, value: Any) -> None:
             f"Invalid value '{value}' for column '{name}' of type {col.type}", code="22P02")
 
 
-def pg_array_literal(values: Sequence[Any]) -> str:
-    """A PostgreSQL array literal ``{"a","b"}`` with every element quoted and escaped."""
-    parts = []
-    for v in values:
-        if v is None:
-            parts.append("NULL")
-            continue
-        s = str(v).lower() if isinstance(v, bool) else str(v)
-        parts.append('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return "{" + ",".join(parts) + "}"
+pg_array_literal = array_literal  # the planner's name for it

@@ -26,9 +26,15 @@ from .values import check_body_value
 
 class WritePlanner(Planner):
     def returning(self, table: Table, select: Sequence[rq.SelectItem], wanted: bool) -> Rel | None:
+        """The rows a write returns, shaped by ``select``; the same for every write of that shape, so
+        it is planned once per catalog snapshot (the catalog's memo)."""
         if not wanted:
             return None
-        return self.rel(table, "t0", select, (), (), None, None, source="cte")
+        key = ("returning", table.key, tuple(select))
+        found: Rel | None = self.catalog.memo.get(key)
+        if found is None:
+            found = self.catalog.memo[key] = self.rel(table, "t0", select, (), (), None, None, source="cte")
+        return found
 
     def writable(self, table: Table, verb: str) -> None:
         allowed = {"insert": table.insertable, "update": table.updatable, "delete": table.deletable}[verb]

@@ -250,9 +250,9 @@ def parse_prefer(values: Sequence[str]) -> rq.Prefer:
     if strict and invalid:
         raise errors.invalid_query(f"Invalid preferences: {', '.join(invalid)}", code="PGRST122")
     return rq.Prefer(
-        return_=cast(rq.ReturnKind | None, chosen.get("return")),
-        count=cast(rq.CountKind | None, chosen.get("count")),
-        resolution=cast(rq.Resolution | None, chosen.get("resolution")),
+        return_=cast("rq.ReturnKind | None", chosen.get("return")),  # quoted: no typing work per call
+        count=cast("rq.CountKind | None", chosen.get("count")),
+        resolution=cast("rq.Resolution | None", chosen.get("resolution")),
         missing_default=chosen.get("missing") == "default",
         tx_rollback=chosen.get("tx") == "rollback",
         max_affected=int(chosen["max-affected"]) if "max-affected" in chosen else None,
