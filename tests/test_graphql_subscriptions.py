@@ -294,6 +294,24 @@ async def test_a_caller_whose_re_read_is_refused_loses_only_its_own_stream(serve
             await pg_sql(f"GRANT SELECT ON {SCHEMA}.shared TO authenticated")
 
 
+async def test_every_change_stream_subscriber_counts_toward_the_process_limit(
+        server: LiveServer, pg_url: str, pg_sql: Any) -> None:
+    with live_server(pg_url, (SCHEMA,), graphql_max_subscriptions=2) as small:
+        first = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+        second = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})  # same caller: same group
+        async with first.ws, second.ws:
+            third = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+            async with third.ws:
+                refused = await third.next()
+                assert refused["type"] == "error", refused
+                assert refused["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", refused
+        await asyncio.sleep(0.3)  # the server ends the closed connections' subscriptions
+        again = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+        async with again.ws:
+            await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) VALUES ('after', gen_random_uuid())")
+            assert (await again.data(timeout=10))["posts_changes"]["row"]["title"] == "after"
+
+
 async def test_live_queries_resume_and_resend_after_a_postgresql_restart(cluster: Cluster) -> None:  # noqa: F811
     conn = await asyncpg.connect(cluster.url)
     try:

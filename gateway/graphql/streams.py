@@ -147,6 +147,7 @@ class Member:
 
     def __init__(self, group: Group, since: int, limit: int, on_overflow: Callable[[], None] | None) -> None:
         self.group = group
+        self.open = True  # holds a place of graphql_max_subscriptions (Feed.admit) until closed
         self.since = since  # events of changes that arrived before the subscription are not its own
         self.limit = limit
         self.on_overflow = on_overflow
@@ -181,6 +182,9 @@ class Member:
         return self.queue.popleft()
 
     def close(self) -> None:
+        if self.open:
+            self.open = False
+            feed_of(self.group.stream.gw).release()
         self.group.leave(self)
 
 
@@ -350,11 +354,12 @@ class Streams:
         feed = feed_of(session.gw)
         await feed.start()
         await publish(session.gw, (spec.shape.table.key,))
+        feed.admit()  # every subscriber counts toward graphql_max_subscriptions (the member gives it back)
         stream = self.streams.get(key)
         if stream is None:
             stream = self.streams[key] = Stream(self, key, session.gw, spec)
             # the stream's queue takes whole batches: it only overflows if re-reads stall for long
-            stream.start(feed.subscribe(frozenset({spec.shape.table.key}),
+            stream.start(feed.subscribe(frozenset({spec.shape.table.key}), counted=False,
                                         limit=max(10_000, 10 * settings.graphql_subscription_buffer)))
         group = stream.groups.get(caller)
         if group is None:
