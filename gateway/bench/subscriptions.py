@@ -31,7 +31,6 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -144,34 +143,13 @@ async def change_source(dsn: str, rows: int) -> None:
 
 async def owner_latency(dsn: str, url: str, secret: str, users: int, rate: float, seconds: float) -> None:
     """Each row to its owner's subscriber under owner-only RLS (see the module's docstring, 3)."""
-    import json
     import uuid
-
-    from websockets.asyncio.client import connect
 
     from gateway.auth import sign_token
 
     uids = [uuid.uuid5(uuid.NAMESPACE_DNS, f"owner{i}") for i in range(users)]
-    sockets: list[Any] = []
-    received: list[dict[int, float]] = []
-    for uid in uids:
-        token = sign_token(secret, {"sub": str(uid), "role": "authenticated"}, 3600)
-        ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                  "payload": {"query": "subscription { events_changes { pk row { id } } }"}}))
-        sockets.append(ws)
-        received.append({})
-    await asyncio.sleep(1)  # every subscription registered before the first insert
-
-    async def read(ws: Any, into: dict[int, float]) -> None:
-        async for raw in ws:
-            message = json.loads(raw)
-            if message.get("type") == "next":
-                into[message["payload"]["data"]["events_changes"]["pk"]["id"]] = time.perf_counter()
-
-    readers = [asyncio.create_task(read(ws, into)) for ws, into in zip(sockets, received, strict=True)]
+    sockets, received, readers = await graphql.open_streams(
+        url, [sign_token(secret, {"sub": str(uid), "role": "authenticated"}, 3600) for uid in uids])
     committed: dict[int, tuple[float, int]] = {}
     conn = await asyncpg.connect(dsn)
     try:
