@@ -239,7 +239,6 @@ async def open_streams(url: str, keys: list[str]) -> tuple[list[Any], list[dict[
 async def latency(url: str, keys: list[str], dsn: str, subscribers: int, rate: float, seconds: float) -> None:
     """Commit-to-delivery latency of ``events_changes`` for ``subscribers`` under ``rate`` inserts/s;
     subscriber ``i`` connects with ``keys[i % len(keys)]``."""
-
     import asyncpg
 
     sockets, received, readers = await open_streams(url, [keys[i % len(keys)] for i in range(subscribers)])
