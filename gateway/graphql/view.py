@@ -266,6 +266,7 @@ async def answer(gw: Any, identity: Identity, params: Params, method: str, media
     """One operation: allow-list, document, operation, then ``run_operation``."""
     try:
         gw.allow_list.check(params.query, identity)
+        await gw.schemas()  # a reload may be building them
         schema = current_schema(gw, identity.role)
         document, problems = schema.documents.get(params.query)
         if document is None:
