@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from . import admincli, keys, running, startup
 from . import settings as settings_module
@@ -132,17 +133,26 @@ def announce_when_ready(st: startup.Startup, stopped: threading.Event, ready: th
     print(banner(st.settings, st.database), flush=True)
 
 
+def uvicorn_config(settings: Settings) -> Any:
+    """The ``uvicorn.Config`` that serves the app with ``settings`` (host, workers, logging,
+    WebSocket compression)."""
+    import uvicorn
+
+    return uvicorn.Config(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
+                          workers=settings.workers, loop="uvloop", http="httptools",
+                          ws_per_message_deflate=settings.ws_compression,
+                          access_log=False,  # the app writes its own JSON access log
+                          log_level=startup.uvicorn_log_level(settings.log_level),
+                          log_config=startup.uvicorn_log_config(settings.log_level, keep_errors=settings.workers > 1))
+
+
 def _uvicorn(st: startup.Startup) -> None:
     """Serve on the socket start-up bound (uvicorn.run without its own bind)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     settings = st.settings
-    config = uvicorn.Config(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
-                            workers=settings.workers, loop="uvloop", http="httptools",
-                            access_log=False,  # the app writes its own JSON access log
-                            log_level=startup.uvicorn_log_level(settings.log_level),
-                            log_config=startup.uvicorn_log_config(settings.log_level, keep_errors=settings.workers > 1))
+    config = uvicorn_config(settings)
     server = uvicorn.Server(config)
     assert st.sock is not None
     if settings.workers > 1:

@@ -290,3 +290,10 @@ def test_serve_answers_health_and_stops_the_embedded_postgres_on_sigterm(data_di
     for line in (f"http://127.0.0.1:{port}/api/database/records/", f"http://127.0.0.1:{port}/graphql",
                  stored["api_key"], anon_key(stored["jwt_secret"])):
         assert line in output
+
+
+@pytest.mark.parametrize("env, offered", [({}, False), ({"GATEWAY_WS_COMPRESSION": "true"}, True)])
+def test_websocket_compression_is_offered_only_when_the_setting_turns_it_on(env: dict[str, str],
+                                                                             offered: bool) -> None:
+    chosen = settings.load(env)
+    assert cli.uvicorn_config(chosen).ws_per_message_deflate is offered

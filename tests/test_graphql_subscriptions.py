@@ -44,6 +44,9 @@ SET ROLE project_admin;
 CREATE TABLE {SCHEMA}.notes (id int PRIMARY KEY, body text);
 RESET ROLE;
 GRANT SELECT ON {SCHEMA}.notes TO authenticated;
+CREATE TABLE {SCHEMA}.shared (id int PRIMARY KEY, body text);
+GRANT SELECT ON {SCHEMA}.shared TO authenticated, project_admin;
+SELECT system.publish_changes('{SCHEMA}.shared');
 """
 
 
@@ -74,7 +77,7 @@ class Client:
     async def next(self, timeout: float = DELIVERY) -> dict[str, Any]:
         while True:
             message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-            if message["type"] not in ("ping", "pong"):
+            if message["type"] not in ("ping", "pong", "ka"):  # keep-alives of both protocols
                 return message
 
     async def data(self, timeout: float = DELIVERY) -> Any:
@@ -183,23 +186,28 @@ async def test_a_change_made_through_one_gateway_process_reaches_a_subscriber_of
             assert (await client.data())["posts_changes"]["pk"] == {"id": row_id}
 
 
+@pytest.mark.parametrize("protocol, subscribe_type, next_type", [
+    ("graphql-transport-ws", "subscribe", "next"),
+    ("graphql-ws", "start", "data"),  # the legacy protocol
+])
 async def test_a_slow_consumer_that_stops_reading_is_disconnected_and_its_subscription_freed(
-        server: LiveServer, pg_url: str, pg_sql: Any) -> None:
+        server: LiveServer, pg_url: str, pg_sql: Any, protocol: str, subscribe_type: str, next_type: str) -> None:
     with live_server(pg_url, (SCHEMA,), graphql_subscription_buffer=3) as small:
         # a small receive buffer and no compression: the server's writes block after a few rows
         raw = socket.socket()
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         raw.connect(("127.0.0.1", int(small.url.rsplit(":", 1)[1])))
         ws = await connect(ws_url(small), sock=raw, compression=None, max_queue=1,
-                           subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+                           subprotocols=[protocol])  # type: ignore[list-item]
         client = Client(ws)
         async with ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": {"X-API-Key": API_KEY}}))
             assert (await client.next())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": CHANGES}}))
+            await ws.send(json.dumps({"id": "1", "type": subscribe_type, "payload": {"query": CHANGES}}))
             await asyncio.sleep(0.3)  # the server opens the subscription asynchronously
             await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) VALUES ('first', gen_random_uuid())")
-            assert (await client.data(timeout=10))["posts_changes"]["op"] == "INSERT"
+            first = await client.next(timeout=10)
+            assert first["type"] == next_type and first["payload"]["data"]["posts_changes"]["op"] == "INSERT", first
             # the client stops reading while 2 MB of changes are committed
             await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) SELECT (SELECT string_agg(md5(random()::text), "
                          "'') FROM generate_series(1, 600 + i % 2)), gen_random_uuid() FROM generate_series(1, 100) i")
@@ -211,8 +219,8 @@ async def test_a_slow_consumer_that_stops_reading_is_disconnected_and_its_subscr
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013, closed.value
             assert "Slow consumer" in closed.value.rcvd.reason
             assert len(seen) < 100  # it was not sent everything
-            ended = next(m for m in seen if m["type"] != "next" or "errors" in m["payload"])  # says why
-            assert ended["type"] == "next" and ended["payload"]["errors"][0]["extensions"]["code"] == \
+            ended = next(m for m in seen if m["type"] != next_type or m["payload"].get("errors"))  # says why
+            assert ended["type"] == next_type and ended["payload"]["errors"][0]["extensions"]["code"] == \
                 "SERVICE_UNAVAILABLE", ended
             assert "Slow consumer" in ended["payload"]["errors"][0]["message"]
         # the process serves new subscribers as before
@@ -264,6 +272,44 @@ async def test_owner_only_rls_holds_when_two_users_rows_are_read_in_the_same_bat
             got = [(await client.data())["posts_changes"]["row"]["title"] for _ in range(10)]
             assert got == mine
             await client.nothing_more()
+
+
+async def test_a_caller_whose_re_read_is_refused_loses_only_its_own_stream(server: LiveServer, pg_sql: Any) -> None:
+    query = "subscription { shared_changes { op pk row { id body } } }"
+    alice = await subscribe(server, query, bearer(server, "alice"))
+    admin = await subscribe(server, query, {"X-API-Key": API_KEY})
+    async with alice.ws, admin.ws:
+        try:
+            await pg_sql(f"INSERT INTO {SCHEMA}.shared VALUES (1, 'both')")
+            for client in (alice, admin):
+                assert (await client.data())["shared_changes"]["row"] == {"id": 1, "body": "both"}
+            await pg_sql(f"REVOKE SELECT ON {SCHEMA}.shared FROM authenticated; "
+                         f"INSERT INTO {SCHEMA}.shared VALUES (2, 'admin only')")
+            ended = await alice.next()
+            assert ended["type"] == "next" and ended["payload"]["errors"], ended
+            assert (await admin.data())["shared_changes"]["row"] == {"id": 2, "body": "admin only"}
+            await pg_sql(f"INSERT INTO {SCHEMA}.shared VALUES (3, 'still served')")
+            assert (await admin.data())["shared_changes"]["row"] == {"id": 3, "body": "still served"}
+        finally:
+            await pg_sql(f"GRANT SELECT ON {SCHEMA}.shared TO authenticated")
+
+
+async def test_every_change_stream_subscriber_counts_toward_the_process_limit(
+        server: LiveServer, pg_url: str, pg_sql: Any) -> None:
+    with live_server(pg_url, (SCHEMA,), graphql_max_subscriptions=2) as small:
+        first = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+        second = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})  # same caller: same group
+        async with first.ws, second.ws:
+            third = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+            async with third.ws:
+                refused = await third.next()
+                assert refused["type"] == "error", refused
+                assert refused["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE", refused
+        await asyncio.sleep(0.3)  # the server ends the closed connections' subscriptions
+        again = await subscribe(small, CHANGES, {"X-API-Key": API_KEY})
+        async with again.ws:
+            await pg_sql(f"INSERT INTO {SCHEMA}.posts (title, owner) VALUES ('after', gen_random_uuid())")
+            assert (await again.data(timeout=10))["posts_changes"]["row"]["title"] == "after"
 
 
 async def test_live_queries_resume_and_resend_after_a_postgresql_restart(cluster: Cluster) -> None:  # noqa: F811

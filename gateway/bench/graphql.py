@@ -208,20 +208,18 @@ async def idle_memory(url: str, key: str, worker: Any, n: int, query: str, label
         await ws.close()
 
 
-async def latency(url: str, keys: list[str], dsn: str, subscribers: int, rate: float, seconds: float) -> None:
-    """Commit-to-delivery latency of ``events_changes`` for ``subscribers`` under ``rate`` inserts/s;
-    subscriber ``i`` connects with ``keys[i % len(keys)]``."""
+async def open_streams(url: str, keys: list[str]) -> tuple[list[Any], list[dict[int, float]], list[Any]]:
+    """One ``events_changes { pk row { id } }`` subscriber per key in ``keys``, all registered on
+    return: (their sockets, per subscriber the arrival time of each row id, the reading tasks)."""
     import json
 
-    import asyncpg
     from websockets.asyncio.client import connect
 
     received: list[dict[int, float]] = []
     sockets = []
-    for i in range(subscribers):
+    for key in keys:
         ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init",
-                                  "payload": {"Authorization": f"Bearer {keys[i % len(keys)]}"}}))
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"id": "1", "type": "subscribe",
                                   "payload": {"query": "subscription { events_changes { pk row { id } } }"}}))
@@ -235,7 +233,15 @@ async def latency(url: str, keys: list[str], dsn: str, subscribers: int, rate: f
             if message.get("type") == "next":
                 into[message["payload"]["data"]["events_changes"]["pk"]["id"]] = time.perf_counter()
 
-    readers = [asyncio.create_task(read(ws, into)) for ws, into in zip(sockets, received, strict=True)]
+    return sockets, received, [asyncio.create_task(read(ws, into)) for ws, into in zip(sockets, received, strict=True)]
+
+
+async def latency(url: str, keys: list[str], dsn: str, subscribers: int, rate: float, seconds: float) -> None:
+    """Commit-to-delivery latency of ``events_changes`` for ``subscribers`` under ``rate`` inserts/s;
+    subscriber ``i`` connects with ``keys[i % len(keys)]``."""
+    import asyncpg
+
+    sockets, received, readers = await open_streams(url, [keys[i % len(keys)] for i in range(subscribers)])
     committed: dict[int, float] = {}
     conn = await asyncpg.connect(dsn)
     try:

@@ -16,6 +16,11 @@ Out: printed rows, one run, on a throwaway PostgreSQL (tuned as the other benchm
    ``events_changes`` for ``--subscribers`` under ``--rate`` inserts/s, all subscribers one
    caller, then spread over ``--identities`` distinct users (one re-read per user per batch);
    the per-request cost of the cached-document path vs Strawberry's (``--requests``).
+3. With ``--owner-users N`` (default 100; 0 skips it), on a table under an owner-only RLS policy:
+   one subscriber per user (N distinct callers), ``--rate`` inserts/s for ``--seconds`` whose
+   owners go round-robin over the users, so each row is for exactly one subscriber:
+   commit-to-delivery latency p50/p99 of each row to its owner, the delivered fraction, and how
+   many rows reached a subscriber who does not own them (must be 0).
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ CREATE TABLE public.plain (id serial PRIMARY KEY, body text);
 CREATE TABLE public.notified (id serial PRIMARY KEY, body text);
 CREATE TABLE public.decoded (id serial PRIMARY KEY, body text);
 SELECT system.publish_changes('public.notified');
+"""
+
+OWNER_SQL = """
+ALTER TABLE public.events ADD COLUMN owner uuid;
+ALTER TABLE public.events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY events_mine ON public.events FOR SELECT TO authenticated USING (owner = auth.uid());
 """
 
 
@@ -130,6 +141,50 @@ async def change_source(dsn: str, rows: int) -> None:
         await conn.close()
 
 
+async def owner_latency(dsn: str, url: str, secret: str, users: int, rate: float, seconds: float) -> None:
+    """Each row to its owner's subscriber under owner-only RLS (see the module's docstring, 3)."""
+    import uuid
+
+    from gateway.auth import sign_token
+
+    uids = [uuid.uuid5(uuid.NAMESPACE_DNS, f"owner{i}") for i in range(users)]
+    sockets, received, readers = await graphql.open_streams(
+        url, [sign_token(secret, {"sub": str(uid), "role": "authenticated"}, 3600) for uid in uids])
+    committed: dict[int, tuple[float, int]] = {}
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            row_id = await conn.fetchval("INSERT INTO public.events (body, owner) VALUES ('x', $1) RETURNING id",
+                                         uids[i % users])
+            committed[row_id] = (time.perf_counter(), i % users)
+        await asyncio.sleep(5)  # stragglers
+    finally:
+        await conn.close()
+        for task in readers:
+            task.cancel()
+        for ws in sockets:
+            await ws.close()
+    foreign = sum(1 for k, into in enumerate(received) for row_id in into if committed[row_id][1] != k)
+    delays = [(received[k][row_id] - at) * 1000 for row_id, (at, k) in committed.items() if row_id in received[k]]
+    print(f"change latency, owner-only RLS, {users} subscribers ({users} distinct users, each row for one), "
+          f"{rate:.0f} inserts/s for {seconds:.0f} s: delivered {len(delays):,}/{len(committed):,}, "
+          f"{percentiles(delays)}; rows received by a non-owner: {foreign}", flush=True)
+
+
+def owner_figures(dsn: str, folder: Path, users: int, rate: float, seconds: float) -> None:
+    from . import procs
+
+    secret = "bench-secret-" + "s" * 40
+    server = graphql.start_server(dsn, folder, secret)
+    try:
+        asyncio.run(owner_latency(dsn, server.url.replace("http://", "ws://") + "/graphql", secret, users, rate,
+                                  seconds))
+    finally:
+        procs.stop(server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway.bench.subscriptions", description=__doc__)
     parser.add_argument("--rows", type=int, default=3000)
@@ -139,14 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--identities", type=int, default=100)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--owner-users", type=int, default=100)
     opts = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gateway-bench-subscriptions-") as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)  # the embedded server may run as another OS user
-        pg = database.start(workdir, ("source", "graphql"), extra=(("wal_level", "logical"),))
+        pg = database.start(workdir, ("source", "graphql", "owners"), extra=(("wal_level", "logical"),))
         try:
             async def prepare() -> None:
-                for db, sql in (("source", ""), ("graphql", graphql.TABLE_SQL)):
+                for db, sql in (("source", ""), ("graphql", graphql.TABLE_SQL),
+                                ("owners", graphql.TABLE_SQL + OWNER_SQL)):
                     conn = await pg.connect(db)
                     try:
                         await database.apply_bootstrap(conn)
@@ -161,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             if opts.subscriptions or opts.subscribers:
                 graphql.subscription_figures(pg.dsn("graphql"), workdir, opts.subscriptions, opts.subscribers,
                                              opts.rate, opts.seconds, opts.identities)
+            if opts.owner_users and opts.seconds:
+                owner_figures(pg.dsn("owners"), workdir, opts.owner_users, opts.rate, opts.seconds)
             if opts.requests:
                 asyncio.run(graphql.run(pg.dsn("graphql"), workdir, opts.requests))
         finally:

@@ -72,6 +72,7 @@ class Subscription:
         self.queue: collections.deque[Change] = collections.deque()
         self.ready = asyncio.Event()
         self.overflowed = False
+        self.counted = True  # one place of graphql_max_subscriptions (Feed.subscribe)
 
     def offer(self, change: Change) -> None:
         if self.overflowed:
@@ -141,18 +142,30 @@ class Feed:
         if conn is not None and not conn.is_closed():
             conn.terminate()
 
-    def subscribe(self, tables: frozenset[tuple[str, str]], limit: int | None = None,
-                  on_overflow: Callable[[], None] | None = None) -> Subscription:
-        """A queue of the changes of ``tables`` from now on, at most ``limit`` waiting (the
-        ``graphql_subscription_buffer`` setting by default); ``on_overflow`` runs once if it overflows."""
+    def admit(self) -> None:
+        """Count one more subscription served by this process; refused (503) at
+        ``graphql_max_subscriptions``. ``release()`` gives the place back."""
         if self.count >= self.settings.graphql_max_subscriptions:
             raise GatewayError(503, "SERVICE_UNAVAILABLE",
                                f"This gateway process already serves {self.count} subscriptions",
                                next_actions="Retry later, or raise GATEWAY_GRAPHQL_MAX_SUBSCRIPTIONS")
+        self.count += 1
+
+    def release(self) -> None:
+        self.count -= 1
+
+    def subscribe(self, tables: frozenset[tuple[str, str]], limit: int | None = None,
+                  on_overflow: Callable[[], None] | None = None, counted: bool = True) -> Subscription:
+        """A queue of the changes of ``tables`` from now on, at most ``limit`` waiting (the
+        ``graphql_subscription_buffer`` setting by default); ``on_overflow`` runs once if it overflows.
+        ``counted``: it is one subscriber's (``admit``); a change stream shared by many subscribers
+        (``streams.py``) counts them instead."""
+        if counted:
+            self.admit()
         sub = Subscription(self, tables, limit or self.settings.graphql_subscription_buffer, on_overflow)
+        sub.counted = counted
         for table in tables:
             self.by_table[table].add(sub)
-        self.count += 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -164,8 +177,8 @@ class Feed:
                 removed = True
                 if not subs:
                     del self.by_table[table]
-        if removed:
-            self.count -= 1
+        if removed and sub.counted:
+            self.release()
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Change streams served in groups: one re-read per group and batch, fanned out to every member.
+"""Change streams: each batch of changes read once per caller and fanned out to every subscriber.
 
 In:  a subscriber (``ws.Session``: role and claims) and its ``<table>_changes`` stream, described
      by a ``Spec`` (table, filter, ``row`` selections); the process's change feed (``feed.py``).
@@ -8,13 +8,17 @@ Out: a ``Member`` whose ``next()`` returns the next ``Event`` for that subscribe
      the ``data`` JSON text it produced, so a document shared by many subscribers is executed
      and encoded once per event (``open_fast``).
 
-Why groups: 200 changes/s to 100 subscribers is 20,000 deliveries/s. Subscribers who would run
-the very same re-read as the very same caller (role, claims, table, filter, selection) form one
-``Group``; the group takes the changes that arrived while its last batch ran (at least
-``BATCH_WINDOW``), re-reads every INSERT/UPDATE key of the batch in ONE statement per ``row``
-selection (``key IN (...)``, RLS applied, as the members' caller) and hands each member the same
-event objects. The security rule is unchanged: a row reaches a member only if that member's
-caller read it with that member's filter; DELETE events carry only the key.
+Why streams and groups: 200 changes/s to 100 subscribers is 20,000 deliveries/s. Subscribers
+of the same table, filter and ``row`` selection share one ``Stream``: it takes the changes that
+arrived while its last batch ran (at least ``BATCH_WINDOW``) and builds the re-read of every
+INSERT/UPDATE key of the batch ONCE (one statement per ``row`` selection and ``MAX_KEYS`` keys,
+``key IN (...)``: planned once, prepared on each connection). Within a stream, subscribers who
+are the very same caller (role and claims) form one ``Group``: the statement runs once per group,
+as that caller (RLS applied), ``REREADS`` groups at a time, each in one round trip
+(``Executor.run``); every member of a group gets the same event objects, and groups whose callers
+read the same row share those objects too, so each event's message is encoded once. The security
+rule is unchanged: a row reaches a member only if that member's caller read it with that
+member's filter; DELETE events carry only the key.
 
 A member that lets ``graphql_subscription_buffer`` events pile up is dropped from its group at
 once (its queue freed) and ``on_overflow`` runs: the WebSocket layer disconnects the client.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -57,6 +62,8 @@ log = logging.getLogger("gateway.graphql")
 
 BATCH_WINDOW = 0.003  # seconds a group waits after a first change for more to read them together
 MAX_KEYS = 500  # keys per re-read statement
+SHARED_CANDIDATES = 4  # distinct events per change other callers' events are compared with
+REREADS = 4  # callers' re-reads of one batch running at once (at most half the pool)
 PK_ALIAS = "_gateway_key_"  # response keys of the key columns added to a re-read (removed before sending)
 CHANGES_SUFFIX = "_changes"
 
@@ -72,7 +79,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Spec:
-    """What a change stream reads: everything two subscribers must share to share a group."""
+    """What a change stream reads: everything two subscribers must share to share a stream."""
 
     shape: Any  # translate's TableShape of the table
     list_fdef: GraphQLField  # the Query list field of the table (its requests are built from it)
@@ -80,13 +87,13 @@ class Spec:
     rows: tuple[tuple[str | None, tuple[FieldNode, ...]], ...]  # ``row`` response key -> its nodes
     variables: Any  # coerced variable values (the row selections may use them)
     fragments: Mapping[str, Any]
-    exact: bool = True  # PostgreSQL's JSON of each row is exactly its GraphQL value (set by ``request``)
+    exact: bool = True  # PostgreSQL's JSON of each row is exactly its GraphQL value (``spec_of`` sets it)
 
     def key(self, settings: Any) -> Any:
         """Equal for two specs whose re-reads are the very same statements."""
         sample = tuple(self.request(settings, [self.shape.table.primary_key], key)
                        for key, _nodes in self.rows)
-        return self.shape.table.key, sample
+        return id(self.list_fdef), self.shape.table.key, sample  # the field: a catalog swap starts new streams
 
     def keys(self) -> dict[str, str]:
         """GraphQL field name -> column, for the primary key columns."""
@@ -102,6 +109,15 @@ class Spec:
     def request(self, settings: Any, pks: Sequence[Any], row_key: str | None) -> Any:
         """The read of the rows with these keys (``pks``: tuples in key column order) with the
         user's filter and the ``row_key`` selection plus the key columns (``PK_ALIAS<n>``)."""
+        return self._translate(settings, pks, row_key)[0]
+
+    def translates_exactly(self, settings: Any) -> bool:
+        """Whether PostgreSQL's JSON of every ``row`` selection is exactly its GraphQL value."""
+        sample = [self.shape.table.primary_key]
+        return all(self._translate(settings, sample, key)[1] for key, _nodes in self.rows)
+
+    def _translate(self, settings: Any, pks: Sequence[Any], row_key: str | None) -> tuple[Any, bool]:
+        """(the read of ``request``, whether its JSON is exactly the GraphQL value)."""
         keys = self.keys()
         columns = self.shape.table.primary_key
         by_column = {column: name for name, column in keys.items()}
@@ -123,9 +139,7 @@ class Spec:
         walk = Walk(self.variables, self.fragments, settings)
         request = root_request(RootField("list", self.shape), self.list_fdef, (first, *nodes[1:]),
                                {"filter": where, "limit": len(pks)}, walk)
-        if not walk.exact:
-            object.__setattr__(self, "exact", False)
-        return request
+        return request, walk.exact
 
 
 class Member:
@@ -133,6 +147,7 @@ class Member:
 
     def __init__(self, group: Group, since: int, limit: int, on_overflow: Callable[[], None] | None) -> None:
         self.group = group
+        self.open = True  # holds a place of graphql_max_subscriptions (Feed.admit) until closed
         self.since = since  # events of changes that arrived before the subscription are not its own
         self.limit = limit
         self.on_overflow = on_overflow
@@ -167,19 +182,83 @@ class Member:
         return self.queue.popleft()
 
     def close(self) -> None:
+        if self.open:
+            self.open = False
+            feed_of(self.group.stream.gw).release()
         self.group.leave(self)
 
 
 class Group:
-    """Members sharing one re-read; a task that reads each batch of changes once for all of them."""
+    """A stream's members who share one caller (role and claims): one re-read per batch for all."""
 
-    def __init__(self, streams: Streams, key: Any, session: Any, spec: Spec) -> None:
+    def __init__(self, stream: Stream, caller: Any, session: Any) -> None:
+        self.stream = stream
+        self.caller = caller
+        self.run = session.run  # every member's caller is this one (same role and claims)
+        self.members: list[Member] = []
+
+    def leave(self, member: Member) -> None:
+        with contextlib.suppress(ValueError):
+            self.members.remove(member)
+        if not self.members:
+            self.stream.drop(self)
+
+    def offer(self, events: Sequence[Event]) -> None:
+        for event in events:
+            for member in tuple(self.members):
+                member.offer(event)
+
+    def fail(self, error: GatewayError) -> None:
+        for member in tuple(self.members):
+            member.fail(error)
+        self.stream.drop(self)
+
+    async def read(self, spec: Spec, batch: Sequence[Change], wanted: Sequence[tuple[Any, ...]],
+                   requests: Mapping[str | None, Sequence[Any]], shared: dict[int, list[Event]]) -> list[Event]:
+        """The batch's events in order, as this group's caller: INSERT/UPDATE rows re-read (one
+        statement per selection and ``MAX_KEYS`` keys, ``requests``); changes whose row the caller
+        cannot read (or that fail the filter) drop out. An event equal to one another group got
+        for the same change is that very object (``shared``: seq -> events): encoded once for all."""
+        columns = spec.shape.table.primary_key
+        found: dict[str | None, dict[bytes, Any]] = {}
+        for row_key, chunks in requests.items():
+            rows: dict[bytes, Any] = {}
+            for request in chunks if wanted else ():
+                result = await self.run(request)
+                for row in orjson.loads(result.body or "[]"):
+                    pk = tuple(row.pop(f"{PK_ALIAS}{i}") for i in range(len(columns)))
+                    rows[orjson.dumps(pk)] = row
+            found[row_key] = rows
+        events = []
+        for change in batch:
+            values: dict[str, Any] = {"op": change.op, "pk": change.pk}
+            if change.op == "DELETE":
+                values.update(dict.fromkeys(k for k, _ in spec.rows if k is not None))
+            else:
+                encoded = orjson.dumps(_pk(change, columns))
+                if any(encoded not in rows for rows in found.values()):
+                    continue
+                values.update({k: rows[encoded] for k, rows in found.items() if k is not None})
+            same = shared.setdefault(change.seq, [])
+            event = next((e for e in same if e.values == values), None)
+            if event is None:
+                event = Event(change.seq, values)
+                if len(same) < SHARED_CANDIDATES:
+                    same.append(event)
+            events.append(event)
+        return events
+
+
+class Stream:
+    """The groups (one per caller) reading one ``Spec``'s changes; a task that takes each batch of
+    changes once, re-reads it as every caller (at most ``REREADS`` at a time) and hands out events."""
+
+    def __init__(self, streams: Streams, key: Any, gw: Any, spec: Spec) -> None:
         self.streams = streams
         self.key = key
-        self.gw = session.gw
-        self.run = session.run  # every member's caller is this one (same role and claims)
+        self.gw = gw
         self.spec = spec
-        self.members: list[Member] = []
+        self.groups: dict[Any, Group] = {}
         self.sub: Subscription | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -187,15 +266,15 @@ class Group:
         self.sub = sub
         self.task = asyncio.create_task(self._serve(), name="gateway-change-stream")
 
-    def leave(self, member: Member) -> None:
-        with contextlib.suppress(ValueError):
-            self.members.remove(member)
-        if not self.members:
+    def drop(self, group: Group) -> None:
+        if self.groups.get(group.caller) is group:
+            del self.groups[group.caller]
+        if not self.groups:
             self.stop()
 
     def stop(self) -> None:
-        if self.streams.groups.get(self.key) is self:
-            del self.streams.groups[self.key]
+        if self.streams.streams.get(self.key) is self:
+            del self.streams.streams[self.key]
         if self.sub is not None:
             self.sub.close()
         if self.task is not None and self.task is not asyncio.current_task():
@@ -208,10 +287,10 @@ class Group:
                 first = await self.sub.next()
                 await asyncio.sleep(BATCH_WINDOW)  # changes committed together are read together
                 batch = [c for c in (first, *self.sub.pending()) if c is not RESYNC]
-                for event in await self._events(batch):
-                    for member in tuple(self.members):
-                        member.offer(event)
-                if not self.members:  # the last one left (or overflowed) meanwhile
+                groups = tuple(self.groups.values())  # taken with the batch: a later member's since covers it
+                if batch:
+                    await self._batch(batch, groups)
+                if not self.groups:  # the last one left (or overflowed) meanwhile
                     self.stop()
                     return
         except asyncio.CancelledError:
@@ -222,38 +301,34 @@ class Group:
             log.exception("change stream failed")
             self._fail(internal())
 
-    def _fail(self, error: GatewayError) -> None:
-        for member in tuple(self.members):
-            member.fail(error)
-        self.stop()
-
-    async def _events(self, batch: list[Change]) -> list[Event]:
-        """The batch's events in order: INSERT/UPDATE rows re-read (once per selection) as the
-        group's caller; changes whose row that caller cannot read (or that fail the filter) drop out."""
+    async def _batch(self, batch: list[Change], groups: Sequence[Group]) -> None:
+        """Re-read ``batch`` as each group's caller, several callers at once; a group whose read
+        fails ends (its members get the error), the others carry on."""
         columns = self.spec.shape.table.primary_key
         wanted = list(dict.fromkeys(_pk(c, columns) for c in batch if c.op != "DELETE"))
-        found: dict[str | None, dict[bytes, Any]] = {}
-        for row_key, _nodes in self.spec.rows:
-            rows: dict[bytes, Any] = {}
-            for start in range(0, len(wanted), MAX_KEYS):
-                chunk = wanted[start:start + MAX_KEYS]
-                result = await self.run(self.spec.request(self.gw.settings, chunk, row_key))
-                for row in orjson.loads(result.body or "[]"):
-                    pk = tuple(row.pop(f"{PK_ALIAS}{i}") for i in range(len(columns)))
-                    rows[orjson.dumps(pk)] = row
-            found[row_key] = rows
-        events = []
-        for change in batch:
-            values: dict[str, Any] = {"op": change.op, "pk": change.pk}
-            if change.op == "DELETE":
-                values.update(dict.fromkeys(k for k, _ in self.spec.rows if k is not None))
-            else:
-                encoded = orjson.dumps(_pk(change, columns))
-                if any(encoded not in rows for rows in found.values()):
-                    continue
-                values.update({k: rows[encoded] for k, rows in found.items() if k is not None})
-            events.append(Event(change.seq, values))
-        return events
+        settings = self.gw.settings
+        # built once for every caller: the same request plans once (pipeline.prepare's memo)
+        requests = {row_key: [self.spec.request(settings, wanted[i:i + MAX_KEYS], row_key)
+                              for i in range(0, len(wanted), MAX_KEYS)]
+                    for row_key, _nodes in self.spec.rows}
+        shared: dict[int, list[Event]] = {}
+        limit = asyncio.Semaphore(max(1, min(REREADS, settings.pool_max // 2)))
+
+        async def serve(group: Group) -> None:
+            try:
+                async with limit:
+                    events = await group.read(self.spec, batch, wanted, requests, shared)
+            except GatewayError as exc:
+                group.fail(exc)
+                return
+            group.offer(events)  # as soon as this caller's rows are in: others may still be reading
+
+        await asyncio.gather(*(serve(g) for g in groups))
+
+    def _fail(self, error: GatewayError) -> None:
+        for group in tuple(self.groups.values()):
+            group.fail(error)
+        self.stop()
 
 
 def _pk(change: Change, columns: Sequence[str]) -> tuple[Any, ...]:
@@ -261,30 +336,34 @@ def _pk(change: Change, columns: Sequence[str]) -> tuple[Any, ...]:
 
 
 class Streams:
-    """A process's groups by key."""
+    """A process's change streams by ``Spec.key``."""
 
     def __init__(self) -> None:
-        self.groups: dict[Any, Group] = {}
+        self.streams: dict[Any, Stream] = {}
 
     async def join(self, session: Any, spec: Spec, on_overflow: Callable[[], None] | None = None) -> Member:
-        """A member of the group of ``spec`` as ``session``'s caller, from now on.
+        """A member of the group of ``session``'s caller in the stream of ``spec``, from now on.
 
         Only a caller who can read the table gets a stream (DELETE keys included): the first
         re-read (no keys) runs as the caller here and its error, if any, is the caller's."""
         identity = session.identity
         settings = session.settings
         await session.run(spec.probe(settings))
-        key = (id(spec.list_fdef), identity.role,  # the field object: a catalog swap starts new groups
-               orjson.dumps(dict(identity.claims), option=orjson.OPT_SORT_KEYS), spec.key(settings))
+        key = spec.key(settings)
+        caller = (identity.role, orjson.dumps(dict(identity.claims), option=orjson.OPT_SORT_KEYS))
         feed = feed_of(session.gw)
         await feed.start()
         await publish(session.gw, (spec.shape.table.key,))
-        group = self.groups.get(key)
+        feed.admit()  # every subscriber counts toward graphql_max_subscriptions (the member gives it back)
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = Stream(self, key, session.gw, spec)
+            # the stream's queue takes whole batches: it only overflows if re-reads stall for long
+            stream.start(feed.subscribe(frozenset({spec.shape.table.key}), counted=False,
+                                        limit=max(10_000, 10 * settings.graphql_subscription_buffer)))
+        group = stream.groups.get(caller)
         if group is None:
-            group = self.groups[key] = Group(self, key, session, spec)
-            # the group's queue takes whole batches: it only overflows if re-reads stall for long
-            group.start(feed.subscribe(frozenset({spec.shape.table.key}),
-                                       limit=max(10_000, 10 * settings.graphql_subscription_buffer)))
+            group = stream.groups[caller] = Group(stream, caller, session)
         member = Member(group, feed.seq, settings.graphql_subscription_buffer, on_overflow)
         group.members.append(member)
         return member
@@ -306,8 +385,9 @@ def spec_of(schema: GraphQLSchema, field_name: str, nodes: Sequence[FieldNode], 
     walk = Walk(variables, fragments, settings)
     rows = tuple((key, tuple(found)) for key, found in collect([n.selection_set for n in nodes], walk).items()
                  if found[0].name.value == "row")
-    return Spec(root.shape, schema.query_type.fields[field_name[: -len(CHANGES_SUFFIX)]], args.get("filter"),
+    spec = Spec(root.shape, schema.query_type.fields[field_name[: -len(CHANGES_SUFFIX)]], args.get("filter"),
                 rows or ((None, ()),), variables, fragments)
+    return dataclasses.replace(spec, exact=spec.translates_exactly(settings))
 
 
 # --------------------------------------------------------------------------- the fast path
