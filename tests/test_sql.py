@@ -77,14 +77,14 @@ SHAPES: list[tuple[str, rq.Request, str, tuple[Any, ...]]] = [
                        '(CAST(CAST($4 AS text[]) AS integer[]))') + JSON_BODY
      + 'FROM (SELECT t0."id" AS id, t0."name" AS name FROM public.projects AS t0 WHERE t0."name" = CAST($3 AS text) '
        'AND t0."id" = ANY (CAST(CAST($4 AS text[]) AS integer[])) ORDER BY t0."id" DESC NULLS LAST '
-       'LIMIT CAST($1 AS bigint) OFFSET CAST($2 AS bigint)) AS pgrst_source',
+       'LIMIT 10 OFFSET 5) AS pgrst_source',
      (10, 5, "x", ["1", "2"])),
     ("an embed of each cardinality",
      rq.Read(rq.Target("projects"), select=(*cols("id"), rq.SelectEmbed("clients", cols("name")),
                                            rq.SelectEmbed("tasks", cols("id")))),
      PAGE_TOTAL.format(table="projects", where="") + JSON_BODY
      + 'FROM (SELECT t0."id" AS id, e2.obj AS clients, coalesce(e4.arr, \'[]\'::json) AS tasks '
-       'FROM (SELECT t0.* FROM public.projects AS t0 LIMIT CAST($1 AS bigint) OFFSET CAST($2 AS bigint)) AS t0 '
+       'FROM (SELECT t0.* FROM public.projects AS t0 LIMIT 100 OFFSET 0) AS t0 '
        'LEFT OUTER JOIN LATERAL (SELECT row_to_json(pgrst_r) AS obj FROM (SELECT t1."name" AS name '
        'FROM public.clients AS t1 WHERE t1."id" = t0."client_id") AS pgrst_r LIMIT 1) AS e2 ON true '
        'LEFT OUTER JOIN LATERAL (SELECT json_agg(pgrst_r) AS arr FROM (SELECT t3."id" AS id FROM public.tasks AS t3 '
@@ -94,7 +94,7 @@ SHAPES: list[tuple[str, rq.Request, str, tuple[Any, ...]]] = [
      rq.Read(rq.Target("tasks"), select=(*cols("id"), rq.SelectEmbed("users", cols("name")))),
      PAGE_TOTAL.format(table="tasks", where="") + JSON_BODY
      + 'FROM (SELECT t0."id" AS id, coalesce(e3.arr, \'[]\'::json) AS users FROM (SELECT t0.* FROM public.tasks AS t0 '
-       'LIMIT CAST($1 AS bigint) OFFSET CAST($2 AS bigint)) AS t0 LEFT OUTER JOIN LATERAL (SELECT json_agg(pgrst_r) '
+       'LIMIT 100 OFFSET 0) AS t0 LEFT OUTER JOIN LATERAL (SELECT json_agg(pgrst_r) '
        'AS arr FROM (SELECT t1."name" AS name FROM public.users AS t1 JOIN public.users_tasks AS j2 '
        'ON j2."user_id" = t1."id" WHERE j2."task_id" = t0."id") AS pgrst_r) AS e3 ON true) AS pgrst_source',
      (100, 0)),
@@ -103,7 +103,7 @@ SHAPES: list[tuple[str, rq.Request, str, tuple[Any, ...]]] = [
      PAGE_TOTAL.format(table="projects", where=' WHERE t0."client_id" = CAST(CAST($3 AS text) AS integer)')
      + "CAST(NULL AS text) AS body, CAST(NULL AS bigint) AS inserted "
        'FROM (SELECT t0."id" AS id FROM public.projects AS t0 WHERE t0."client_id" = CAST(CAST($3 AS text) AS integer) '
-       "LIMIT CAST($1 AS bigint) OFFSET CAST($2 AS bigint)) AS pgrst_source",
+       "LIMIT 100 OFFSET 0) AS pgrst_source",
      (100, 0, "1")),
     ("an insert returning rows",
      rq.Insert(rq.Target("projects"), ({"id": 1, "name": "x"},), returning=cols("id")),
@@ -149,8 +149,8 @@ SHAPES: list[tuple[str, rq.Request, str, tuple[Any, ...]]] = [
      'LATERAL public."get_projects"("cid" := pgrst_args."cid") AS pgrst_call) '
      "SELECT CAST(NULL AS bigint) AS total, count(*) AS page_rows, " + JSON_BODY
      + 'FROM (SELECT t0."name" AS name FROM pgrst_called AS t0 WHERE t0."id" > CAST(CAST($2 AS text) AS integer) '
-       "LIMIT ALL OFFSET CAST($3 AS bigint)) AS pgrst_source",
-     ('{"cid":1}', "1", 0)),
+       "LIMIT ALL OFFSET 0) AS pgrst_source",
+     ('{"cid":1}', "1")),
 ]
 
 
@@ -165,7 +165,7 @@ def test_each_main_shape_compiles_to_its_statement(name: str, req: rq.Request, e
 def test_the_same_shape_is_compiled_once() -> None:
     sql.compile_shape.cache_clear()
     first = plan.plan(rq.Read(rq.Target("projects"), where=(f("name", "eq", "a"),), limit=3), CATALOG, SETTINGS)
-    second = plan.plan(rq.Read(rq.Target("projects"), where=(f("name", "eq", "b"),), limit=4), CATALOG, SETTINGS)
+    second = plan.plan(rq.Read(rq.Target("projects"), where=(f("name", "eq", "b"),), limit=3), CATALOG, SETTINGS)
     assert sql.compile_shape(first.shape) is sql.compile_shape(second.shape)
     info = sql.compile_shape.cache_info()
     assert (info.misses, info.hits) == (1, 1)
@@ -193,11 +193,23 @@ VALUE_REQUESTS: list[rq.Request] = [
 ]
 
 
+def test_a_page_is_written_into_the_statement_as_validated_integers() -> None:
+    """So that one prepared plan fits it: PostgreSQL cannot plan "LIMIT $1" for ten rows."""
+    text, _ = compiled(rq.Read(rq.Target("projects"), select=(*cols("id"), rq.SelectEmbed("tasks", cols("id"), limit=3,
+                                                                                          offset=2)),
+                               limit=10, offset=20))
+    assert "LIMIT 10 OFFSET 20" in text and "LIMIT 3 OFFSET 2" in text
+    sql.compile_shape.cache_clear()
+    ten, twenty = (plan.plan(rq.Read(rq.Target("projects"), limit=n), CATALOG, SETTINGS) for n in (10, 20))
+    assert sql.compile_shape(ten.shape) is not sql.compile_shape(twenty.shape)
+
+
 @pytest.mark.parametrize("req", VALUE_REQUESTS)
 def test_values_reach_the_database_only_as_parameters(req: rq.Request) -> None:
-    """Filter values, JSON keys, languages, pages, bodies and arguments; output names (aliases,
-    a JSON path's last key) are identifiers and are quoted instead."""
+    """Filter values, JSON keys, languages, bodies and arguments; output names (aliases, a JSON
+    path's last key) are identifiers and are quoted instead; a page's integers alone are written."""
     text, values = compiled(req)
+    text = re.sub(r"LIMIT \d+ OFFSET \d+|LIMIT \d+|OFFSET \d+", "", text)
     assert "zz" not in text and "987" not in text and "654" not in text
     assert any(MARKER in str(v) or "987" in str(v) for v in values)
     assert max(int(n) for n in re.findall(r"\$(\d+)", text)) == len(values)

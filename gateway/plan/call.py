@@ -50,7 +50,7 @@ class CallPlanner(Planner):
             limit, offset = self.page(req.limit, req.offset, default=False)
             lim_p = self.param(limit) if limit is not None else None
             off_p = self.param(offset)
-            returning = self.rel(rtable, "t0", req.select, req.where, req.order, lim_p, off_p, source="cte")
+            returning = self.rel(rtable, "t0", req.select, req.where, req.order, limit, offset, source="cte")
             total = "auto" if req.count else "none"
         elif req.where or req.order:
             raise errors.invalid_query(

@@ -158,8 +158,11 @@ class Rel:
     outputs: tuple[OutColumn | OutEmbed, ...]  # keys of each output object, in order
     where: tuple[PredNode, ...] = ()  # ANDed filters
     order: tuple[OrderTerm, ...] = ()  # ORDER BY
-    limit: P | None = None  # None: no LIMIT
-    offset: P | None = None  # None: no OFFSET
+    # the page, written into the SQL as integers (PostgREST does the same): a prepared statement's
+    # plan for "LIMIT $1" cannot know the page is ten rows, so PostgreSQL would plan it again on
+    # every run; a validated integer in the text lets one plan serve
+    limit: P | int | None = None  # None: no LIMIT
+    offset: P | int | None = None  # None: no OFFSET
     source: Literal["table", "cte"] = "table"  # "cte": rows come from the write's RETURNING
     distinct_on: tuple[ColExpr, ...] = ()  # DISTINCT ON (...): the first row per distinct value
 

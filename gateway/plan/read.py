@@ -127,7 +127,7 @@ class Planner:
         limit, offset = self.page(req.limit, req.offset, req.default_limit)
         lim_p = self.param(limit) if limit is not None else None
         off_p = self.param(offset)
-        rel = self.rel(table, "t0", req.select, req.where, req.order, lim_p, off_p, distinct_on=req.distinct_on)
+        rel = self.rel(table, "t0", req.select, req.where, req.order, limit, offset, distinct_on=req.distinct_on)
         if req.distinct_on and (req.want_total or req.count):
             raise errors.invalid_query("A count cannot be combined with distinctOn")
         total, count_limit = self.total(req)
@@ -146,7 +146,7 @@ class Planner:
         return COUNT_KINDS[kind](self.settings)
 
     def rel(self, table: Table, alias: str, select: Sequence[rq.SelectItem], where: Sequence[rq.Condition],
-            order: Sequence[rq.Order], limit: P | None, offset: P | None,
+            order: Sequence[rq.Order], limit: int | None, offset: int | None,
             source: Literal["table", "cte"] = "table", distinct_on: Sequence[str] = ()) -> Rel:
         outputs: list[OutColumn | OutEmbed] = []
         embeds: dict[str, OutEmbed] = {}
@@ -197,9 +197,7 @@ class Planner:
         alias = self.alias("t")
         if item.limit is not None and item.limit < 0:
             raise errors.postgrest(416, "PGRST103", "Requested range not satisfiable")
-        lim = self.param(item.limit) if item.limit is not None else None
-        off = self.param(item.offset) if item.offset else None
-        child = self.rel(target, alias, item.select, item.where, item.order, lim, off,
+        child = self.rel(target, alias, item.select, item.where, item.order, item.limit, item.offset or None,
                          distinct_on=item.distinct_on)
         if rel.function is not None:
             join = Join(parent_alias, (), function=rel.function, parent_type=parent.key)

@@ -268,10 +268,17 @@ def _page(sel: sa.Select[Any], rel: Rel) -> sa.Select[Any]:
     if rel.order:
         sel = sel.order_by(*[order_by(t) for t in rel.order])
     if rel.limit is not None:
-        sel = sel.limit(int_param(rel.limit))
+        sel = sel.limit(page_value(rel.limit))
     if rel.offset is not None:
-        sel = sel.offset(int_param(rel.offset))
+        sel = sel.offset(page_value(rel.offset))
     return sel
+
+
+def page_value(value: P | int) -> ColumnElement[Any]:
+    """A page bound: an integer the planner validated, written as such; a slot otherwise."""
+    if isinstance(value, P):
+        return int_param(value)
+    return sa.literal_column(str(int(value)))
 
 
 AGGREGATES: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
