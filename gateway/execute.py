@@ -211,7 +211,8 @@ class Executor:
         self.read_pool = read_pool
 
     @contextlib.asynccontextmanager
-    async def _connection(self, read_only: bool) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self, read_only: bool, close: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for the block; with ``close``, closed rather than reused after it."""
         pool = self.read_pool if (read_only and self.read_pool is not None) else self.pool
         try:
             conn = await pool.acquire(timeout=self.settings.pool_timeout)
@@ -221,6 +222,8 @@ class Executor:
             yield conn
         finally:
             try:
+                if close:
+                    conn.terminate()  # released closed: the pool connects a new one when needed
                 await pool.release(conn)
             except Exception:  # a broken connection is dropped by the pool; nothing to tell the client
                 log.debug("release failed", exc_info=True)
@@ -233,8 +236,14 @@ class Executor:
 
         Call ``tx.rollback_on_exit()`` to discard the work while still returning normally
         (single-object failures, ``tx=rollback``).
+
+        A transaction given rules of its own runs SQL a caller wrote (raw SQL, migrations,
+        imports: ``rawsql.USER_SQL_RULES``). Its connection is closed afterwards instead of going
+        back to the pool: dynamic SQL out of the guard's sight could leave session state behind
+        (a prepared statement under one of ``gateway_run``'s names, a session setting), and the
+        next caller on that connection must not meet it.
         """
-        async with self._connection(ctx.read_only) as conn:
+        async with self._connection(ctx.read_only, close=rules is not errors.SQLSTATE_RULES) as conn:
             tx = Transaction(conn, identity, rules, ctx.search_path)
             try:
                 await conn.execute(setup_sql(identity, ctx, self.settings.statement_timeout_ms))

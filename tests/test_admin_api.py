@@ -6,6 +6,7 @@ Tables here are created in ``public`` (the admin lists' default) under names sta
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import uuid
@@ -259,6 +260,23 @@ async def test_raw_sql_returns_rows_count_and_command_with_node_pg_values(api: A
     assert body["rows"] == [{"i": 41, "big": "9007199254740993", "n": "1.50", "at": "2025-07-18T05:37:24.338Z",
                              "b": "\\x00ff", "id": "248373e1-0aea-45ce-8844-5ef259203749",
                              "j": {"a": [1, None]}, "bigs": ["1", "2"], "nothing": None, "t": "it's"}]
+
+
+async def test_session_state_left_by_raw_sql_never_reaches_the_next_request(api: Api, pg: asyncpg.Connection) -> None:
+    """The attack: dynamic SQL, out of the guard's sight, prepares a statement under the name the
+    gateway's own point reads use, hoping a later caller's request runs it on that connection.
+    The connection that ran caller-written SQL is closed instead of returned to the pool."""
+    sql = ("DO $$ BEGIN EXECUTE 'PREPARE gw_0123456789abcdef(text[]) AS SELECT 1'; END $$; "
+           "SELECT pg_backend_pid() AS pid")
+    response = await api.sql(sql, relaxed=True)
+    assert response.status_code == 200, response.text
+    pid = response.json()["rows"][0]["pid"]
+    for _ in range(100):  # the termination is asynchronous on the server's side
+        if not await pg.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            break
+        await asyncio.sleep(0.02)
+    assert not await pg.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+    assert (await api.sql("SELECT 1 AS one")).json()["rows"] == [{"one": 1}]  # the pool opens another
 
 
 async def test_raw_sql_runs_statements_in_order_and_reports_the_last(api: Api) -> None:
