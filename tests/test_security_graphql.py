@@ -3,14 +3,12 @@
 Attack tests over HTTP against the real database: fragment bombs with and without a
 credential, cycles, fields repeated under one key at several levels, and the largest
 documents the token limit lets through. Where the point is the algorithm, the tests count
-work (selection sets walked); the CPU bounds (``time.process_time``) are generous and only
-tell a linear walk from an exponential or quadratic one.
+work (selection sets walked, validation rules run) rather than time it: a timing bound in a test
+fails on a busy machine and proves little on an idle one.
 """
 
 from __future__ import annotations
 
-import gc
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,7 +28,6 @@ CREATE TABLE {SCHEMA}.nodes (id int PRIMARY KEY, parent_id int REFERENCES {SCHEM
 GRANT SELECT ON {SCHEMA}.nodes TO anon, authenticated, project_admin;
 INSERT INTO {SCHEMA}.nodes VALUES (1, NULL, 'root'), (2, 1, 'child');
 """
-CPU_BOUND = 0.5  # seconds; the attacks below took minutes (or seconds) before, milliseconds now
 
 
 def bomb(levels: int) -> str:
@@ -67,17 +64,9 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-async def post(gw: Running, query: str, headers: dict[str, str] | None) -> tuple[Any, float]:
-    """The response and the CPU seconds it took, the cyclic GC kept out: a full collection of a
-    long test session's heap can take longer than the request itself."""
-    gc.collect()
-    gc.disable()
-    try:
-        started = time.process_time()
-        response = await gw.client.post("/graphql", json={"query": query}, headers=headers or {})
-        return response, time.process_time() - started
-    finally:
-        gc.enable()
+async def post(gw: Running, query: str, headers: dict[str, str] | None) -> Any:
+    """The response to ``query`` posted with ``headers``."""
+    return await gw.client.post("/graphql", json={"query": query}, headers=headers or {})
 
 
 def assert_graphql_error(response: Any, status: int, error: str, words: str) -> None:
@@ -91,11 +80,10 @@ async def test_a_fragment_bomb_without_a_credential_is_refused_before_it_is_pars
         gw: Running, walks: list[int]) -> None:
     documents = current_schema(gw.gateway).documents
     before = len(documents)
-    response, cpu = await post(gw, bomb(29), None)
+    response = await post(gw, bomb(29), None)
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["error"] == "AUTH_INVALID_CREDENTIALS"
     assert walks == [] and len(documents) == before  # never parsed, never judged, never cached
-    assert cpu < CPU_BOUND
 
 
 @pytest.mark.parametrize("who", ["anon", "user", "admin"])
@@ -104,10 +92,9 @@ async def test_a_fragment_bomb_with_a_credential_is_refused_with_400_after_a_lin
     headers = {"anon": gw.anon, "user": gw.user(), "admin": gw.admin}[who]
     document = bomb(29)
     assert len(document) < 1500
-    response, cpu = await post(gw, document, headers)
+    response = await post(gw, document, headers)
     assert_graphql_error(response, 400, "INVALID_QUERY", "fields once its fragments are expanded")
     assert len(walks) <= document.count("{")  # each selection set once, whatever the spreads
-    assert cpu < CPU_BOUND
 
 
 async def test_the_work_of_judging_nested_fragments_grows_linearly_with_the_levels(
@@ -115,7 +102,7 @@ async def test_the_work_of_judging_nested_fragments_grows_linearly_with_the_leve
     counts = []
     for levels in (5, 10):  # both under the field limit: judged in full, then executed
         walks.clear()
-        response, _ = await post(gw, bomb(levels), gw.admin)
+        response = await post(gw, bomb(levels), gw.admin)
         assert response.status_code == 200, response.text
         counts.append(len(walks))
     assert counts[1] - counts[0] == 5  # one more fragment walked per level; doubling would be 32x
@@ -123,36 +110,37 @@ async def test_the_work_of_judging_nested_fragments_grows_linearly_with_the_leve
 
 async def test_fragments_that_spread_each_other_are_refused_as_a_cycle(gw: Running) -> None:
     document = "{ nodes { ...A } } fragment A on Nodes { id ...B } fragment B on Nodes { label ...A }"
-    response, _ = await post(gw, document, gw.user())
+    response = await post(gw, document, gw.user())
     assert_graphql_error(response, 400, "INVALID_QUERY", "within itself")
 
 
 @pytest.mark.parametrize(("links", "accepted"), [(49, True), (450, False)])  # 450 links: under the token limit
 async def test_a_long_chain_of_fragments_is_refused_before_graphql_core_recurses_through_it(
-        gw: Running, links: int, accepted: bool) -> None:
+        gw: Running, walks: list[int], links: int, accepted: bool) -> None:
     chain = " ".join(f"fragment F{i} on Nodes {{ ...F{i - 1} }}" for i in range(1, links + 1))
-    response, cpu = await post(gw, f"{{ nodes {{ ...F{links} }} }} fragment F0 on Nodes {{ id }} " + chain,
-                               gw.user())
+    document = f"{{ nodes {{ ...F{links} }} }} fragment F0 on Nodes {{ id }} " + chain
+    response = await post(gw, document, gw.user())
     if accepted:
         assert response.status_code == 200 and response.json()["data"]["nodes"][0] == {"id": 1}
     else:
         assert_graphql_error(response, 400, "INVALID_QUERY", "spread inside one another")
-    assert cpu < CPU_BOUND
+    assert len(walks) <= document.count("{")  # each fragment of the chain walked once
 
 
 @pytest.mark.parametrize("counts", [(10, 10, 4), (10, 4, 10), (5, 10, 10)])
 async def test_fields_repeated_under_one_key_at_several_levels_are_judged_in_one_pass(
         gw: Running, counts: tuple[int, ...]) -> None:
-    # graphql-core's overlapping-fields rule compared these pairwise: 0.5-0.8 s of CPU each
-    response, cpu = await post(gw, repeated(counts), gw.user())
+    # graphql-core's overlapping-fields rule compared these pairwise (0.5-0.8 s of CPU each);
+    # it is not among the rules run, and the one-pass check accepts what may merge
+    assert limits.OverlappingFieldsCanBeMergedRule not in limits.RULES
+    response = await post(gw, repeated(counts), gw.user())
     assert response.status_code == 200, response.text
-    assert cpu < CPU_BOUND
 
 
 async def test_fields_that_cannot_be_merged_are_still_refused(gw: Running) -> None:
-    response, _ = await post(gw, "{ nodes { id: label id } }", gw.user())
+    response = await post(gw, "{ nodes { id: label id } }", gw.user())
     assert_graphql_error(response, 400, "INVALID_QUERY", "'label' and 'id' are different fields")
-    response, _ = await post(gw, "{ nodes(limit: 1) { id } nodes(limit: 2) { id } }", gw.user())
+    response = await post(gw, "{ nodes(limit: 1) { id } nodes(limit: 2) { id } }", gw.user())
     assert_graphql_error(response, 400, "INVALID_QUERY", "differing arguments")
 
 
@@ -163,7 +151,8 @@ async def test_fields_that_cannot_be_merged_are_still_refused(gw: Running) -> No
     "{ nodes { " + " ".join(f"...A{i}" for i in range(550)) + " } } "
     + " ".join(f"fragment A{i} on Nodes {{ id }}" for i in range(550)),
 ], ids=["repeated_field", "inline_fragments", "repeated_spread", "distinct_fragments"])
-async def test_documents_at_the_token_limit_are_judged_quickly(gw: Running, document: str) -> None:
-    response, cpu = await post(gw, document, gw.user())
+async def test_documents_at_the_token_limit_are_judged_in_one_walk(gw: Running, walks: list[int],
+                                                                   document: str) -> None:
+    response = await post(gw, document, gw.user())
     assert response.status_code in (200, 400), response.text
-    assert cpu < CPU_BOUND
+    assert len(walks) <= document.count("{")  # each selection set once
